@@ -1,0 +1,48 @@
+// CPU run-time dispatch and threading helpers.
+//
+// SIMD kernels are compiled three times from one source with GCC target pragmas
+// (see EMBER_ISA_BEGIN below) and the best path this CPU supports is chosen once at
+// load from CPUID. EMBER_CPU_ISA=avx2|scalar (environment) or ember._C.set_cpu_isa()
+// forces a lower path, so the tests can run every path on one machine.
+#pragma once
+#include <omp.h>
+#include <cstdint>
+
+namespace ember::cpu {
+
+enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2 };
+
+Isa isa();                      // the path kernels use now
+Isa best_isa();                 // the best path this CPU supports
+void set_isa(Isa isa);          // throws if the CPU lacks it
+const char* isa_name(Isa isa);
+
+// Parallel-for over [0, n) in contiguous chunks, one per thread, when the work is
+// big enough to pay for waking threads (`grain` = minimum items per thread).
+template <class F>
+inline void parallel_for(int64_t n, int64_t grain, F&& f) {
+  if (n <= 0) return;
+  int64_t max_threads = omp_get_max_threads();
+  int64_t nt = grain > 0 ? n / grain : max_threads;
+  if (nt > max_threads) nt = max_threads;
+  if (nt <= 1 || omp_in_parallel()) {
+    f(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(nt))
+  {
+    int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    int64_t begin = n * t / T, end = n * (t + 1) / T;
+    if (begin < end) f(begin, end);
+  }
+}
+
+}  // namespace ember::cpu
+
+// Wrap ISA-specific code: everything between BEGIN and END is compiled for that ISA.
+// Include the same implementation header inside each, in its own namespace.
+#define EMBER_PRAGMA(x) _Pragma(#x)
+#define EMBER_AVX512_BEGIN EMBER_PRAGMA(GCC push_options) \
+  EMBER_PRAGMA(GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi2,prefer-vector-width=512"))
+#define EMBER_AVX2_BEGIN EMBER_PRAGMA(GCC push_options) EMBER_PRAGMA(GCC target("avx2,fma,bmi2"))
+#define EMBER_ISA_END EMBER_PRAGMA(GCC pop_options)

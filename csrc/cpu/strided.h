@@ -1,0 +1,91 @@
+// Walking N same-shape strided operands element by element, in parallel.
+//
+// The shape is coalesced first (size-1 dims dropped, dims merged where every operand
+// is contiguous across them), so a contiguous or broadcast operand turns into one long
+// inner run that the kernel's inner loop can vectorize. The kernel sees runs:
+//   f(offset[N], inner_stride[N], count)   // offsets and strides in elements
+#pragma once
+#include <algorithm>
+#include <array>
+#include "../tensor_view.h"
+#include "dispatch.h"
+
+namespace ember::cpu {
+
+template <int N>
+struct StridedLoop {
+  int ndim = 0;  // after coalescing; 0 means a single element
+  int64_t numel = 1;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[N][kMaxDims] = {};
+
+  explicit StridedLoop(const std::array<const TensorView*, N>& views) {
+    const TensorView& ref = *views[0];
+    for (int d = 0; d < ref.ndim; ++d) numel *= ref.shape[d];
+    for (int d = 0; d < ref.ndim; ++d) {
+      if (ref.shape[d] == 1) continue;
+      shape[ndim] = ref.shape[d];
+      for (int k = 0; k < N; ++k) strides[k][ndim] = views[k]->strides[d];
+      ++ndim;
+    }
+    // Merge dim i into i+1 where every operand steps evenly across the pair.
+    int out = 0;
+    for (int d = 0; d < ndim; ++d) {
+      if (out > 0) {
+        bool merge = true;
+        for (int k = 0; k < N; ++k) merge &= strides[k][out - 1] == strides[k][d] * shape[d];
+        if (merge) {
+          shape[out - 1] *= shape[d];
+          for (int k = 0; k < N; ++k) strides[k][out - 1] = strides[k][d];
+          continue;
+        }
+      }
+      shape[out] = shape[d];
+      for (int k = 0; k < N; ++k) strides[k][out] = strides[k][d];
+      ++out;
+    }
+    ndim = out;
+  }
+
+  int64_t inner() const { return ndim ? shape[ndim - 1] : 1; }
+
+  // Runs f over the elements [begin, end) in linear (C) order.
+  template <class F>
+  void run_range(int64_t begin, int64_t end, F& f) const {
+    std::array<int64_t, N> inner_stride{};
+    for (int k = 0; k < N; ++k) inner_stride[k] = ndim ? strides[k][ndim - 1] : 0;
+    const int64_t len = inner();
+    int64_t idx[kMaxDims] = {};
+    int64_t rest = begin / len;
+    for (int d = ndim - 2; d >= 0; --d) { idx[d] = rest % shape[d]; rest /= shape[d]; }
+    int64_t i_inner = begin % len;
+    int64_t pos = begin;
+    while (pos < end) {
+      std::array<int64_t, N> off{};
+      for (int k = 0; k < N; ++k) {
+        int64_t o = i_inner * inner_stride[k];
+        for (int d = 0; d + 1 < ndim; ++d) o += idx[d] * strides[k][d];
+        off[k] = o;
+      }
+      int64_t count = std::min(len - i_inner, end - pos);
+      f(off, inner_stride, count);
+      pos += count;
+      i_inner = 0;
+      for (int d = ndim - 2; d >= 0; --d) {
+        if (++idx[d] < shape[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+
+  template <class F>
+  void run(int64_t grain, F f) const {
+    if (numel == 0) return;
+    parallel_for(numel, grain, [&](int64_t b, int64_t e) { run_range(b, e, f); });
+  }
+};
+
+// Elements per thread below which a memory-bound loop stays on one thread.
+constexpr int64_t kElementwiseGrain = 1 << 15;
+
+}  // namespace ember::cpu

@@ -1,0 +1,61 @@
+// Every ember op, declared once. Each is implemented twice under the same name and
+// argument order: in csrc/cpu/ (namespace ember::cpu) and csrc/cuda/ (ember::cuda).
+// Outputs are passed in, allocated by Python; kernels check shapes and dtypes and throw.
+//
+// The list below is read twice (this file includes itself), once per namespace.
+#ifndef EMBER_OPS_LIST
+#ifndef EMBER_OPS_H
+#define EMBER_OPS_H
+#include <cstdint>
+#include "tensor_view.h"
+#define EMBER_OPS_LIST
+namespace ember::cpu {
+#include "ops.h"
+}
+namespace ember::cuda {
+#include "ops.h"
+}
+#undef EMBER_OPS_LIST
+#endif
+#else  // ---------------- the op list ----------------
+
+// ---- elementwise (elementwise.cpp): same-shape operands, any strides ----
+void add(const TensorView& a, const TensorView& b, const TensorView& out);
+void sub(const TensorView& a, const TensorView& b, const TensorView& out);
+void mul(const TensorView& a, const TensorView& b, const TensorView& out);
+void div(const TensorView& a, const TensorView& b, const TensorView& out);
+void maximum(const TensorView& a, const TensorView& b, const TensorView& out);
+void minimum(const TensorView& a, const TensorView& b, const TensorView& out);
+void pow(const TensorView& a, const TensorView& b, const TensorView& out);
+void eq(const TensorView& a, const TensorView& b, const TensorView& out);  // out: bool
+void ne(const TensorView& a, const TensorView& b, const TensorView& out);
+void lt(const TensorView& a, const TensorView& b, const TensorView& out);
+void le(const TensorView& a, const TensorView& b, const TensorView& out);
+void gt(const TensorView& a, const TensorView& b, const TensorView& out);
+void ge(const TensorView& a, const TensorView& b, const TensorView& out);
+void neg(const TensorView& a, const TensorView& out);
+void abs(const TensorView& a, const TensorView& out);
+void exp(const TensorView& a, const TensorView& out);
+void log(const TensorView& a, const TensorView& out);
+void sqrt(const TensorView& a, const TensorView& out);
+void pow_scalar(const TensorView& a, double p, const TensorView& out);
+void where(const TensorView& cond, const TensorView& a, const TensorView& b, const TensorView& out);
+void copy(const TensorView& src, const TensorView& dst);  // strided copy, casting dtype
+
+// ---- reductions (reduce.cpp) ----
+// x any strides; axes sorted and unique; out contiguous, x's shape with the reduced
+// axes set to 1 (the keepdims layout).
+void sum(const TensorView& x, const int64_t* axes, int naxes, const TensorView& out);
+void amax(const TensorView& x, const int64_t* axes, int naxes, const TensorView& out);
+void amin(const TensorView& x, const int64_t* axes, int naxes, const TensorView& out);
+void argmax(const TensorView& x, int64_t axis, const TensorView& out);  // out int64
+void argmin(const TensorView& x, int64_t axis, const TensorView& out);
+
+// ---- gemm (gemm.cpp) ----
+// out (B,M,N) = alpha * op(a) @ op(b) + beta * out, op = optional transpose of the
+// last two dims. a (B,M,K) or (B,K,M) when trans_a; b (B,K,N) or (B,N,K) when trans_b.
+// 2-D views are a batch of one; a batch stride of 0 broadcasts. Inner dims contiguous.
+void matmul(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_a,
+            bool trans_b, double alpha, double beta);
+
+#endif

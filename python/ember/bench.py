@@ -1,0 +1,92 @@
+"""``ember bench``: each kernel against NumPy on the same inputs, side by side in one
+process. Medians after warm-up; ratio = NumPy time / ember time (>= 1 means ember is
+at least as fast). Bandwidth counts the bytes each op must read and write once.
+
+Each benchmark is a row spec: (op name, shape label, setup) where setup returns
+(ember_fn, numpy_fn, bytes_moved, flops).
+"""
+import platform
+import time
+
+import numpy as np
+
+import ember
+from ember import functional as F
+
+
+def _median_time(fn, repeat, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _elementwise_rows(n):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(n).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    pos = np.abs(a) + 0.5
+    ta, tb, tpos = ember.from_numpy(a), ember.from_numpy(b), ember.from_numpy(pos)
+    m = (n // 1024, 1024)
+    a2, ta2 = a.reshape(m), ta.reshape(m)
+    row_b, trow_b = b[:1024], tb[:1024]
+    nb = 4 * n
+    return [
+        ("add", f"{n}", lambda: ta + tb, lambda: a + b, 3 * nb, n),
+        ("mul", f"{n}", lambda: ta * tb, lambda: a * b, 3 * nb, n),
+        ("add bcast row", f"{m[0]}x{m[1]}+1024", lambda: ta2 + trow_b, lambda: a2 + row_b, 2 * nb, n),
+        ("mul scalar", f"{n}", lambda: ta * 3.0, lambda: a * np.float32(3.0), 2 * nb, n),
+        ("maximum", f"{n}", lambda: F.maximum(ta, tb), lambda: np.maximum(a, b), 3 * nb, n),
+        ("gt", f"{n}", lambda: ta > tb, lambda: a > b, 2 * nb + n, n),
+        ("exp", f"{n}", lambda: F.exp(ta), lambda: np.exp(a), 2 * nb, n),
+        ("log", f"{n}", lambda: F.log(tpos), lambda: np.log(pos), 2 * nb, n),
+        ("sqrt", f"{n}", lambda: F.sqrt(tpos), lambda: np.sqrt(pos), 2 * nb, n),
+        ("abs", f"{n}", lambda: F.abs(ta), lambda: np.abs(a), 2 * nb, n),
+        ("where", f"{n}", lambda: F.where(ta > 0, ta, tb), lambda: np.where(a > 0, a, b), 5 * nb, n),
+        ("sum", f"{n}", lambda: ta.sum(), lambda: a.sum(), nb, n),
+        ("sum axis=0", f"{m[0]}x{m[1]}", lambda: ta2.sum(0), lambda: a2.sum(0), nb, n),
+        ("sum axis=1", f"{m[0]}x{m[1]}", lambda: ta2.sum(1), lambda: a2.sum(1), nb, n),
+        ("mean", f"{n}", lambda: ta.mean(), lambda: a.mean(), nb, n),
+        ("max", f"{n}", lambda: ta.max(), lambda: a.max(), nb, n),
+        ("max axis=1", f"{m[0]}x{m[1]}", lambda: ta2.amax(1), lambda: a2.max(1), nb, n),
+        ("argmax", f"{n}", lambda: ta.argmax(), lambda: a.argmax(), nb, n),
+    ]
+
+
+def _matmul_rows(sizes):
+    rows = []
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        a = rng.standard_normal((n, n)).astype(np.float32)
+        b = rng.standard_normal((n, n)).astype(np.float32)
+        ta, tb = ember.from_numpy(a), ember.from_numpy(b)
+        rows.append(("matmul", f"{n}x{n}x{n}", lambda ta=ta, tb=tb: ta @ tb, lambda a=a, b=b: a @ b, 12 * n * n,
+                     2 * n ** 3))
+    return rows
+
+
+def run(ops=None, sizes=None, threads=None, repeat=None, quick=False):
+    if threads:
+        ember.set_num_threads(threads)
+    sizes = sizes or ([1 << 16] if quick else [1 << 20, 1 << 24])
+    rows = []
+    for n in sizes:
+        rows += _elementwise_rows(n)
+    rows += _matmul_rows([64] if quick else [128, 256, 512])
+    if ops:
+        rows = [r for r in rows if r[0] in ops or r[0].split()[0] in ops]
+    print(f"ember bench: {platform.processor() or platform.machine()}, {ember.get_num_threads()} threads, "
+          f"cpu path {ember.cpu_isa()}, numpy {np.__version__}")
+    head = f"{'op':<15} {'shape':<18} {'ember ms':>10} {'numpy ms':>10} {'ratio':>7} {'GB/s':>8} {'GFLOP/s':>9}"
+    print(head)
+    print("-" * len(head))
+    for name, shape, ours, theirs, nbytes, flops in rows:
+        rep = repeat or (5 if quick else max(5, min(50, int(2e8 / max(nbytes, 1)))))
+        t_e = _median_time(ours, rep)
+        t_n = _median_time(theirs, rep)
+        print(f"{name:<15} {shape:<18} {t_e * 1e3:>10.3f} {t_n * 1e3:>10.3f} {t_n / t_e:>7.2f} "
+              f"{nbytes / t_e / 1e9:>8.1f} {flops / t_e / 1e9:>9.2f}", flush=True)
