@@ -121,11 +121,15 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("trans_a") = false, py::arg("trans_b") = false,
      py::arg("alpha") = 1.0, py::arg("beta") = 0.0);
 
-  // ---- conv / pool ----
+  // ---- conv2d ----
 
-  // ---- normalization, dropout ----
+  // ---- pooling ----
 
-  // ---- activations ----
+  // ---- batch norm ----
+
+  // ---- dropout ----
+
+  // ---- activations and softmax ----
 
   // ---- losses ----
 

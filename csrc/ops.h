@@ -58,4 +58,18 @@ void argmin(const TensorView& x, int64_t axis, const TensorView& out);
 void matmul(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_a,
             bool trans_b, double alpha, double beta);
 
+// ---- conv2d (conv2d.cpp) ----
+
+// ---- pooling (pool.cpp) ----
+
+// ---- batch norm (norm.cpp) ----
+
+// ---- dropout (dropout.cpp) ----
+
+// ---- activations and softmax (activation.cpp) ----
+
+// ---- losses (loss.cpp) ----
+
+// ---- optimizer updates (optim.cpp) ----
+
 #endif

@@ -1,0 +1,2 @@
+"""ember.nn: layers, losses and initializers over ember's kernels."""
+from . import functional
