@@ -154,3 +154,19 @@ def test_hypothesis_axes(shape, data):
     keep = data.draw(st.booleans())
     assert_close(ember.tensor(x).sum(axes, keep), ref.sum(x, axes or None, keep) if axes else x,
                  n_reduce=x.size)
+
+
+def test_argmax_split_across_threads(isa):
+    # long enough that one row is split across threads; the ranges must combine in order
+    x = np.zeros(200000, np.float32)
+    x[[120000, 180000]] = 5.0
+    assert ember.tensor(x).argmax().item() == 120000
+    x[150000] = 5.0
+    x[30] = 5.0
+    assert ember.tensor(x).argmax().item() == 30
+    x[190000] = np.nan
+    assert ember.tensor(x).argmax().item() == 190000
+    x[7] = np.nan
+    assert ember.tensor(x).argmin().item() == 7
+    y = -np.abs(np.random.default_rng(5).standard_normal(200001)).astype(np.float32)
+    assert ember.tensor(y).argmin().item() == y.argmin() and ember.tensor(y).argmax().item() == y.argmax()
