@@ -7,6 +7,7 @@
 #include <vector>
 #include "cpu/dispatch.h"
 #include "ops.h"
+#include "bind_common.h"
 #include "pyview.h"
 
 namespace py = pybind11;
@@ -16,40 +17,8 @@ namespace {
 
 TensorView in(py::handle h, const char* name) { return view_cpu(h, name, false); }
 TensorView out(py::handle h, const char* name) { return view_cpu(h, name, true); }
-
-using BinaryFn = void (*)(const TensorView&, const TensorView&, const TensorView&);
-using UnaryFn = void (*)(const TensorView&, const TensorView&);
-using ReduceFn = void (*)(const TensorView&, const int64_t*, int, const TensorView&);
-using ArgReduceFn = void (*)(const TensorView&, int64_t, const TensorView&);
-
-void def_binary(py::module_& m, const char* name, BinaryFn fn) {
-  m.def(name, [fn](py::handle a, py::handle b, py::handle o) {
-    auto va = in(a, "a"), vb = in(b, "b"), vo = out(o, "out");
-    py::gil_scoped_release nogil;
-    fn(va, vb, vo);
-  }, py::arg("a"), py::arg("b"), py::arg("out"));
-}
-void def_unary(py::module_& m, const char* name, UnaryFn fn) {
-  m.def(name, [fn](py::handle a, py::handle o) {
-    auto va = in(a, "x"), vo = out(o, "out");
-    py::gil_scoped_release nogil;
-    fn(va, vo);
-  }, py::arg("x"), py::arg("out"));
-}
-void def_reduce(py::module_& m, const char* name, ReduceFn fn) {
-  m.def(name, [fn](py::handle x, std::vector<int64_t> axes, py::handle o) {
-    auto vx = in(x, "x"), vo = out(o, "out");
-    py::gil_scoped_release nogil;
-    fn(vx, axes.data(), static_cast<int>(axes.size()), vo);
-  }, py::arg("x"), py::arg("axes"), py::arg("out"));
-}
-void def_arg_reduce(py::module_& m, const char* name, ArgReduceFn fn) {
-  m.def(name, [fn](py::handle x, int64_t axis, py::handle o) {
-    auto vx = in(x, "x"), vo = out(o, "out");
-    py::gil_scoped_release nogil;
-    fn(vx, axis, vo);
-  }, py::arg("x"), py::arg("axis"), py::arg("out"));
-}
+void def_binary(py::module_& m, const char* name, BinaryFn fn) { ember::def_binary<CpuViews>(m, name, fn); }
+void def_unary(py::module_& m, const char* name, UnaryFn fn) { ember::def_unary<CpuViews>(m, name, fn); }
 
 cpu::Isa parse_isa(const std::string& s) {
   if (s == "scalar") return cpu::Isa::scalar;
@@ -75,51 +44,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_cpu_isa", [](const std::string& s) { cpu::set_isa(parse_isa(s)); }, py::arg("isa"),
         "Force a SIMD path ('scalar', 'avx2', 'avx512'); refuses one the CPU lacks.");
 
-  // ---- elementwise ----
-  def_binary(m, "add", cpu::add);
-  def_binary(m, "sub", cpu::sub);
-  def_binary(m, "mul", cpu::mul);
-  def_binary(m, "div", cpu::div);
-  def_binary(m, "maximum", cpu::maximum);
-  def_binary(m, "minimum", cpu::minimum);
-  def_binary(m, "pow", cpu::pow);
-  def_binary(m, "eq", cpu::eq);
-  def_binary(m, "ne", cpu::ne);
-  def_binary(m, "lt", cpu::lt);
-  def_binary(m, "le", cpu::le);
-  def_binary(m, "gt", cpu::gt);
-  def_binary(m, "ge", cpu::ge);
-  def_unary(m, "neg", cpu::neg);
-  def_unary(m, "abs", cpu::abs);
-  def_unary(m, "exp", cpu::exp);
-  def_unary(m, "log", cpu::log);
-  def_unary(m, "sqrt", cpu::sqrt);
-  def_unary(m, "copy", cpu::copy);
-  m.def("pow_scalar", [](py::handle x, double p, py::handle o) {
-    auto vx = in(x, "x"), vo = out(o, "out");
-    py::gil_scoped_release nogil;
-    cpu::pow_scalar(vx, p, vo);
-  }, py::arg("x"), py::arg("p"), py::arg("out"));
-  m.def("where", [](py::handle c, py::handle a, py::handle b, py::handle o) {
-    auto vc = in(c, "condition"), va = in(a, "a"), vb = in(b, "b"), vo = out(o, "out");
-    py::gil_scoped_release nogil;
-    cpu::where(vc, va, vb, vo);
-  }, py::arg("condition"), py::arg("a"), py::arg("b"), py::arg("out"));
-
-  // ---- reductions ----
-  def_reduce(m, "sum", cpu::sum);
-  def_reduce(m, "amax", cpu::amax);
-  def_reduce(m, "amin", cpu::amin);
-  def_arg_reduce(m, "argmax", cpu::argmax);
-  def_arg_reduce(m, "argmin", cpu::argmin);
-
-  // ---- gemm ----
-  m.def("matmul", [](py::handle a, py::handle b, py::handle o, bool trans_a, bool trans_b, double alpha, double beta) {
-    auto va = in(a, "a"), vb = in(b, "b"), vo = out(o, "out");
-    py::gil_scoped_release nogil;
-    cpu::matmul(va, vb, vo, trans_a, trans_b, alpha, beta);
-  }, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("trans_a") = false, py::arg("trans_b") = false,
-     py::arg("alpha") = 1.0, py::arg("beta") = 0.0);
+  // ---- elementwise, reductions, gemm (shared with ember._cuda, see bind_common.h) ----
+  EMBER_DEF_CORE_OPS(CpuViews, m, cpu);
 
   // ---- conv2d ----
 

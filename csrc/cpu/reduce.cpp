@@ -1,11 +1,9 @@
 // Reductions: sum, amax, amin over any set of axes; argmax, argmin over one axis.
 //
-// The input is made contiguous (a copy in scratch if it is not), then its dims are
-// coalesced into alternating runs of kept and reduced axes. Each reduced run is one
-// pass over a 3-D view x (A, R, B) -> (A, B):
+// The input is made contiguous (a copy in scratch if it is not) and reduced in the
+// passes x (A, R, B) -> (A, B) of reduce_plan.h:
 //   B == 1: each output reduces a contiguous row of R (SIMD across the row);
 //   B  > 1: each output column b accumulates x[a, :, b] (SIMD across b).
-// Runs are reduced from the innermost outwards, so out ends in keepdims layout.
 //
 // float32 sums: 64 float partial sums per 4096-element block, blocks added in double:
 // error ~ (64 + R/4096) ulp instead of R ulp. max/min propagate NaN as NumPy and torch.
@@ -16,6 +14,7 @@
 #include <vector>
 #include "../check.h"
 #include "../ops.h"
+#include "../reduce_plan.h"
 #include "dispatch.h"
 #include "strided.h"
 
@@ -216,39 +215,21 @@ void reduce_axes(const TensorView& x, const int64_t* axes, int naxes, const Tens
   }
   std::vector<T> scratch;
   const T* px = contiguous_data(x, scratch);
-  // Coalesce into runs: dims[i] with flag reduced[i]; size-1 dims vanish.
-  std::vector<int64_t> dims;
-  std::vector<bool> rflag;
-  for (int d = 0; d < x.ndim; ++d) {
-    if (x.shape[d] == 1) continue;
-    if (!dims.empty() && rflag.back() == red[d]) dims.back() *= x.shape[d];
-    else { dims.push_back(x.shape[d]); rflag.push_back(red[d]); }
-  }
-  const int64_t n_out = out.numel();
-  int last_reduced = -1;
-  for (int i = 0; i < static_cast<int>(dims.size()); ++i) if (rflag[i]) last_reduced = i;
-  if (last_reduced < 0) {  // nothing to reduce: a plain copy
-    std::copy(px, px + n_out, po);
+  const auto passes = plan_reduction(x, red);
+  if (passes.empty()) {  // only size-1 axes reduced: a plain copy
+    std::copy(px, px + out.numel(), po);
     return;
   }
-  std::vector<T> buf_a, buf_b;
+  std::vector<T> buf[2];
   const T* src = px;
-  for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
-    if (!rflag[i]) continue;
-    int64_t A = 1, B = 1;
-    for (int j = 0; j < i; ++j) A *= dims[j];
-    for (int j = i + 1; j < static_cast<int>(dims.size()); ++j) B *= dims[j];
-    bool first_reduced = true;
-    for (int j = 0; j < i; ++j) first_reduced &= !rflag[j];
-    T* dst;
-    if (first_reduced) dst = po;
-    else {
-      std::vector<T>& buf = (src == buf_a.data()) ? buf_b : buf_a;
-      buf.resize(static_cast<size_t>(A * B));
-      dst = buf.data();
+  for (size_t i = 0; i < passes.size(); ++i) {
+    const ReducePass& p = passes[i];
+    T* dst = po;
+    if (i + 1 < passes.size()) {
+      buf[i % 2].resize(static_cast<size_t>(p.A * p.B));
+      dst = buf[i % 2].data();
     }
-    reduce_pass<K, T>(src, A, dims[i], B, dst);
-    dims[i] = 1;
+    reduce_pass<K, T>(src, p.A, p.R, p.B, dst);
     src = dst;
   }
 }

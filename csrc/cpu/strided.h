@@ -1,51 +1,23 @@
-// Walking N same-shape strided operands element by element, in parallel.
-//
-// The shape is coalesced first (size-1 dims dropped, dims merged where every operand
-// is contiguous across them), so a contiguous or broadcast operand turns into one long
+// Walking N same-shape strided operands element by element, in parallel, over their
+// coalesced layout (strided_layout.h): a contiguous or broadcast operand is one long
 // inner run that the kernel's inner loop can vectorize. The kernel sees runs:
 //   f(offset[N], inner_stride[N], count)   // offsets and strides in elements
 #pragma once
 #include <algorithm>
 #include <array>
+#include "../strided_layout.h"
 #include "../tensor_view.h"
 #include "dispatch.h"
 
 namespace ember::cpu {
 
 template <int N>
-struct StridedLoop {
-  int ndim = 0;  // after coalescing; 0 means a single element
-  int64_t numel = 1;
-  int64_t shape[kMaxDims] = {};
-  int64_t strides[N][kMaxDims] = {};
-
-  explicit StridedLoop(const std::array<const TensorView*, N>& views) {
-    const TensorView& ref = *views[0];
-    for (int d = 0; d < ref.ndim; ++d) numel *= ref.shape[d];
-    for (int d = 0; d < ref.ndim; ++d) {
-      if (ref.shape[d] == 1) continue;
-      shape[ndim] = ref.shape[d];
-      for (int k = 0; k < N; ++k) strides[k][ndim] = views[k]->strides[d];
-      ++ndim;
-    }
-    // Merge dim i into i+1 where every operand steps evenly across the pair.
-    int out = 0;
-    for (int d = 0; d < ndim; ++d) {
-      if (out > 0) {
-        bool merge = true;
-        for (int k = 0; k < N; ++k) merge &= strides[k][out - 1] == strides[k][d] * shape[d];
-        if (merge) {
-          shape[out - 1] *= shape[d];
-          for (int k = 0; k < N; ++k) strides[k][out - 1] = strides[k][d];
-          continue;
-        }
-      }
-      shape[out] = shape[d];
-      for (int k = 0; k < N; ++k) strides[k][out] = strides[k][d];
-      ++out;
-    }
-    ndim = out;
-  }
+struct StridedLoop : StridedLayout<N> {
+  using StridedLayout<N>::StridedLayout;
+  using StridedLayout<N>::ndim;
+  using StridedLayout<N>::numel;
+  using StridedLayout<N>::shape;
+  using StridedLayout<N>::strides;
 
   int64_t inner() const { return ndim ? shape[ndim - 1] : 1; }
 

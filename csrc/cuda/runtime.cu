@@ -3,16 +3,37 @@
 #include <cuda_runtime.h>
 #include <stdexcept>
 #include <string>
+#include "common.cuh"
 #include "runtime.h"
-
-#define EMBER_CUDA_CHECK(call)                                                                 \
-  do {                                                                                         \
-    cudaError_t err_ = (call);                                                                 \
-    if (err_ != cudaSuccess)                                                                   \
-      throw std::runtime_error(std::string(#call) + " failed: " + cudaGetErrorString(err_));   \
-  } while (0)
+#include "workspace.h"
 
 namespace ember::cuda {
+
+static thread_local cudaStream_t g_stream = nullptr;
+cudaStream_t current_stream() { return g_stream; }
+void set_current_stream(cudaStream_t s) { g_stream = s; }
+
+void* workspace(int slot, size_t bytes) {
+  struct Buffer {
+    void* ptr = nullptr;
+    size_t size = 0;
+  };
+  static Buffer buffers[4];
+  EMBER_CHECK(slot >= 0 && slot < 4, "workspace: bad slot ", slot);
+  Buffer& b = buffers[slot];
+  if (b.size < bytes) {
+    // The old buffer may still be read by queued kernels: wait for them before freeing.
+    if (b.ptr) {
+      EMBER_CUDA_CHECK(cudaStreamSynchronize(g_stream));
+      EMBER_CUDA_CHECK(cudaFree(b.ptr));
+      b.ptr = nullptr;
+      b.size = 0;
+    }
+    EMBER_CUDA_CHECK(cudaMalloc(&b.ptr, bytes));
+    b.size = bytes;
+  }
+  return b.ptr;
+}
 
 int device_count() {
   int n = 0;

@@ -454,6 +454,8 @@ def _reduced_shape(shape, axes, keepdim):
 
 
 def _reduce_kernel(kernel, x, axes):
+    if x.device != "cpu":
+        x = x.contiguous()  # the CUDA kernels read a contiguous input; the CPU ones any strides
     kshape = _reduced_shape(x.shape, axes, True)
     out = _empty(kshape, x.dtype, x.device)
     getattr(_kernels(x.device), kernel)(x._data, list(axes), out._data)
@@ -550,6 +552,8 @@ def _arg(kernel, x, dim, keepdim):
         return Tensor._scalar(0, D.int64, x.device)
     if x.shape[axis] == 0:
         raise ValueError(f"{kernel}: cannot take {kernel} over dim {axis} of size 0 (shape {tuple(x.shape)})")
+    if x.device != "cpu":
+        x = x.contiguous()
     kshape = _reduced_shape(x.shape, (axis,), True)
     out = _empty(kshape, D.int64, x.device)
     getattr(_kernels(x.device), kernel)(x._data, axis, out._data)

@@ -1,0 +1,92 @@
+// GEMM on the GPU: out (B,M,N) = alpha * op(a) @ op(b) + beta * out, the same contract
+// as cpu/gemm.cpp. Shared-memory tiles of 64x64 with a 4x4 register block per thread
+// (256 threads); transposes are handled by how tiles are loaded, never materialized.
+// (The numbered faster variants — 128-bit loads, double buffering, warp tiling — are the
+// CUDA issue's work; this kernel is the correct baseline they are checked against.)
+#include <algorithm>
+#include "../ops.h"
+#include "common.cuh"
+
+namespace ember::cuda {
+namespace {
+
+constexpr int kTile = 64, kK = 16, kReg = 4;
+
+template <class T>
+__global__ void gemm_tiled(const T* __restrict__ A, const T* __restrict__ Bm, T* __restrict__ C, int64_t M, int64_t N,
+                           int64_t K, int64_t lda, int64_t ldb, int64_t ldc, int64_t sa, int64_t sb, int64_t sc,
+                           bool ta, bool tb, T alpha, T beta) {
+  __shared__ T As[kK][kTile + 1];
+  __shared__ T Bs[kK][kTile + 1];
+  const int64_t batch = blockIdx.z;
+  A += batch * sa;
+  Bm += batch * sb;
+  C += batch * sc;
+  const int64_t m0 = blockIdx.y * kTile, n0 = blockIdx.x * kTile;
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  T acc[kReg][kReg] = {};
+  for (int64_t k0 = 0; k0 < K; k0 += kK) {
+    // Each thread loads 4 elements of each tile: As[k][m] = op(A)[m0+m][k0+k], Bs[k][n] = op(B)[k0+k][n0+n].
+    for (int i = threadIdx.x; i < kK * kTile; i += blockDim.x) {
+      const int k = i / kTile, mn = i % kTile;
+      const int64_t gm = m0 + mn, gk = k0 + k, gn = n0 + mn;
+      As[k][mn] = (gm < M && gk < K) ? (ta ? A[gk * lda + gm] : A[gm * lda + gk]) : T(0);
+      Bs[k][mn] = (gn < N && gk < K) ? (tb ? Bm[gn * ldb + gk] : Bm[gk * ldb + gn]) : T(0);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kK; ++k) {
+      T a[kReg], b[kReg];
+#pragma unroll
+      for (int r = 0; r < kReg; ++r) {
+        a[r] = As[k][ty * kReg + r];
+        b[r] = Bs[k][tx * kReg + r];
+      }
+#pragma unroll
+      for (int i = 0; i < kReg; ++i)
+#pragma unroll
+        for (int j = 0; j < kReg; ++j) acc[i][j] += a[i] * b[j];
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < kReg; ++i)
+    for (int j = 0; j < kReg; ++j) {
+      const int64_t m = m0 + ty * kReg + i, n = n0 + tx * kReg + j;
+      if (m < M && n < N) {
+        T* c = C + m * ldc + n;
+        *c = alpha * acc[i][j] + (beta == T(0) ? T(0) : beta * *c);
+      }
+    }
+}
+
+}  // namespace
+
+void matmul(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_a, bool trans_b, double alpha,
+            double beta) {
+  const char* op = "matmul";
+  check_same_dtype(a, b, op);
+  check_same_dtype(a, out, op);
+  check_float(a, op, "a");
+  EMBER_CHECK(a.ndim == 3 && b.ndim == 3 && out.ndim == 3, op, ": CUDA matmul takes 3-D (batch, rows, cols) views");
+  const int64_t M = trans_a ? a.shape[2] : a.shape[1], K = trans_a ? a.shape[1] : a.shape[2];
+  const int64_t Kb = trans_b ? b.shape[2] : b.shape[1], N = trans_b ? b.shape[1] : b.shape[2];
+  EMBER_CHECK(K == Kb, op, ": inner dimensions differ, ", a.shape_str(), " @ ", b.shape_str());
+  EMBER_CHECK(out.shape[1] == M && out.shape[2] == N, op, ": out shape ", out.shape_str(), " expected (", M, ", ", N, ")");
+  for (const TensorView* t : {&a, &b, &out})
+    EMBER_CHECK(t->strides[2] == 1 || t->shape[2] <= 1, op, ": the last dim of every operand must be contiguous");
+  const int64_t batch = out.shape[0];
+  EMBER_CHECK(batch <= 65535, op, ": at most 65535 batches on CUDA");
+  if (batch == 0 || M == 0 || N == 0) return;
+  auto ld = [](const TensorView& t) { return std::max<int64_t>(t.strides[1], t.shape[2]); };
+  dim3 grid(static_cast<unsigned>((N + kTile - 1) / kTile), static_cast<unsigned>((M + kTile - 1) / kTile),
+            static_cast<unsigned>(batch));
+  EMBER_DISPATCH_FLOAT(a.dtype, op, {
+    gemm_tiled<T><<<grid, 256, 0, current_stream()>>>(a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), M, N, K, ld(a), ld(b),
+                                                       ld(out), a.shape[0] == 1 ? 0 : a.strides[0],
+                                                       b.shape[0] == 1 ? 0 : b.strides[0], out.strides[0], trans_a,
+                                                       trans_b, static_cast<T>(alpha), static_cast<T>(beta));
+  });
+  EMBER_CUDA_LAUNCH_CHECK(op);
+}
+
+}  // namespace ember::cuda
