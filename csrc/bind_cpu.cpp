@@ -41,6 +41,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", [] { return omp_get_max_threads(); });
   m.def("cpu_isa", [] { return std::string(cpu::isa_name(cpu::isa())); }, "The SIMD path kernels use now.");
   m.def("best_cpu_isa", [] { return std::string(cpu::isa_name(cpu::best_isa())); });
+  m.attr("cuda_build") = EMBER_CUDA_BUILD;  // "built", "disabled" (EMBER_CUDA=OFF) or "no-nvcc"
   m.def("set_cpu_isa", [](const std::string& s) { cpu::set_isa(parse_isa(s)); }, py::arg("isa"),
         "Force a SIMD path ('scalar', 'avx2', 'avx512'); refuses one the CPU lacks.");
 

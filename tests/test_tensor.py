@@ -175,6 +175,9 @@ def test_cuda_module_is_built_when_nvcc_exists():
     import shutil
     if shutil.which("nvcc") is None:
         pytest.skip("no nvcc on this machine")
+    if ember._C.cuda_build == "disabled":
+        pytest.skip("built with -DEMBER_CUDA=OFF")
+    assert ember._C.cuda_build == "built", "nvcc is on PATH but CMake did not find it"
     from ember import _cuda
     assert _cuda.device_count() >= 0
     assert _cuda.runtime_version() >= 12000
