@@ -46,9 +46,10 @@ def _check_size(shape, dtype):
 
 
 def _empty(shape, dtype, device):
-    """Uninitialized tensor; the one place ember allocates storage."""
+    """Uninitialized tensor; the one place ember allocates storage. `shape` is trusted
+    (checked by the public creation functions, or derived from existing tensors)."""
     dtype = D.as_dtype(dtype)
-    shape = _check_shape(shape)
+    shape = tuple(shape)
     _check_size(shape, dtype)
     return Tensor._wrap(_backend.xp(device).empty(shape, dtype=dtype.np))
 
@@ -103,7 +104,7 @@ class Tensor:
 
     @property
     def device(self):
-        return _backend.device_of_array(self._data)
+        return _backend.CPU if type(self._data) is np.ndarray else _backend.device_of_array(self._data)
 
     @property
     def is_cuda(self):
