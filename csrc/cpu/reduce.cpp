@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 #include "../check.h"
+#include "../op_checks.h"
 #include "../ops.h"
 #include "../reduce_plan.h"
 #include "dispatch.h"
@@ -183,30 +184,8 @@ const T* contiguous_data(const TensorView& x, std::vector<T>& scratch) {
   return scratch.data();
 }
 
-void check_reduce(const TensorView& x, const int64_t* axes, int naxes, const TensorView& out, const char* op) {
-  check_contiguous(out, op, "out");
-  check_same_dtype(x, out, op);
-  EMBER_CHECK(out.ndim == x.ndim, op, ": out must have ", x.ndim, " dims (keepdims layout)");
-  std::vector<bool> red(x.ndim, false);
-  for (int i = 0; i < naxes; ++i) {
-    EMBER_CHECK_INDEX(axes[i] >= 0 && axes[i] < x.ndim, op, ": axis ", axes[i], " out of range for ", x.ndim, "-D input");
-    EMBER_CHECK(!red[axes[i]], op, ": axis ", axes[i], " repeated");
-    red[axes[i]] = true;
-  }
-  for (int d = 0; d < x.ndim; ++d)
-    EMBER_CHECK(out.shape[d] == (red[d] ? 1 : x.shape[d]), op, ": out shape ", out.shape_str(),
-                " does not match input ", x.shape_str(), " reduced");
-}
-
 template <Kind K, class T>
-void reduce_axes(const TensorView& x, const int64_t* axes, int naxes, const TensorView& out, const char* op) {
-  std::vector<bool> red(x.ndim, false);
-  for (int i = 0; i < naxes; ++i) red[axes[i]] = true;
-  if constexpr (K != Kind::sum) {
-    for (int d = 0; d < x.ndim; ++d)
-      EMBER_CHECK(!red[d] || x.shape[d] > 0, op, ": cannot reduce over a zero-size axis ", d,
-                  " (max/min have no identity); input shape ", x.shape_str());
-  }
+void reduce_axes(const TensorView& x, const std::vector<bool>& red, const TensorView& out) {
   if (out.numel() == 0) return;
   T* po = out.ptr<T>();
   if (x.numel() == 0) {  // sum over an empty axis
@@ -236,8 +215,8 @@ void reduce_axes(const TensorView& x, const int64_t* axes, int naxes, const Tens
 
 template <Kind K>
 void reduce_op(const TensorView& x, const int64_t* axes, int naxes, const TensorView& out, const char* op) {
-  check_reduce(x, axes, naxes, out, op);
-  EMBER_DISPATCH_ALL(x.dtype, op, reduce_axes<K, T>(x, axes, naxes, out, op));
+  const auto red = check_reduce_args(x, axes, naxes, out, op, K != Kind::sum);
+  EMBER_DISPATCH_ALL(x.dtype, op, reduce_axes<K, T>(x, red, out));
 }
 
 // argmax/argmin of one contiguous run p[0:n]: (value, index). Blocked: each block's
@@ -313,12 +292,7 @@ void arg_reduce(const TensorView& x, int64_t axis, const TensorView& out) {
 
 template <bool Max>
 void arg_op(const TensorView& x, int64_t axis, const TensorView& out, const char* op) {
-  EMBER_CHECK_INDEX(axis >= 0 && axis < x.ndim, op, ": axis ", axis, " out of range for ", x.ndim, "-D input");
-  EMBER_CHECK(x.shape[axis] > 0, op, ": cannot take ", op, " over a zero-size axis; input shape ", x.shape_str());
-  check_dtype(out, DType::i64, op, "out");
-  check_contiguous(out, op, "out");
-  EMBER_CHECK(out.numel() * x.shape[axis] == x.numel(), op, ": out has ", out.numel(), " elements, expected ",
-              x.numel() / x.shape[axis]);
+  check_arg_reduce_args(x, axis, out, op);
   if (out.numel() == 0) return;
   EMBER_DISPATCH_ALL(x.dtype, op, arg_reduce<Max, T>(x, axis, out));
 }

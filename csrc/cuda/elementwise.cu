@@ -4,6 +4,7 @@
 // grid-stride loop; anything else maps each linear index to per-operand offsets.
 #include <cmath>
 #include "../ops.h"
+#include "../op_checks.h"
 #include "../strided_layout.h"
 #include "common.cuh"
 
@@ -96,29 +97,19 @@ void run_unary(const TensorView& a, const TensorView& out, Op op, const char* na
   EMBER_CUDA_LAUNCH_CHECK(name);
 }
 
-void check_binary(const TensorView& a, const TensorView& b, const TensorView& out, const char* op, bool comparison) {
-  check_same_shape(a, b, op);
-  check_same_shape(a, out, op);
-  check_same_dtype(a, b, op);
-  EMBER_CHECK_TYPE(a.dtype != DType::b8, op, ": bool tensors are not supported, convert to int64 or float");
-  if (comparison) check_dtype(out, DType::b8, op, "out");
-  else check_dtype(out, a.dtype, op, "out");
-}
-
 template <class Op>
 void arith(const TensorView& a, const TensorView& b, const TensorView& out, const char* name) {
-  check_binary(a, b, out, name, false);
+  check_binary_args(a, b, out, name, false);
   EMBER_DISPATCH_ALL(a.dtype, name, run_binary<Op, T, T>(a, b, out, Op{}, name));
 }
 template <class Op>
 void compare(const TensorView& a, const TensorView& b, const TensorView& out, const char* name) {
-  check_binary(a, b, out, name, true);
+  check_binary_args(a, b, out, name, true);
   EMBER_DISPATCH_ALL(a.dtype, name, run_binary<Op, T, bool>(a, b, out, Op{}, name));
 }
 template <class Op>
 void float_unary(const TensorView& a, const TensorView& out, const char* name) {
-  check_same_shape(a, out, name);
-  check_same_dtype(a, out, name);
+  check_unary_args(a, out, name);
   EMBER_DISPATCH_FLOAT(a.dtype, name, run_unary<Op, T, T>(a, out, Op{}, name));
 }
 
@@ -130,11 +121,11 @@ void mul(const TensorView& a, const TensorView& b, const TensorView& out) { arit
 void maximum(const TensorView& a, const TensorView& b, const TensorView& out) { arith<Maximum>(a, b, out, "maximum"); }
 void minimum(const TensorView& a, const TensorView& b, const TensorView& out) { arith<Minimum>(a, b, out, "minimum"); }
 void div(const TensorView& a, const TensorView& b, const TensorView& out) {
-  check_binary(a, b, out, "div", false);
+  check_binary_args(a, b, out, "div", false);
   EMBER_DISPATCH_FLOAT(a.dtype, "div", run_binary<Div, T, T>(a, b, out, Div{}, "div"));
 }
 void pow(const TensorView& a, const TensorView& b, const TensorView& out) {
-  check_binary(a, b, out, "pow", false);
+  check_binary_args(a, b, out, "pow", false);
   EMBER_DISPATCH_FLOAT(a.dtype, "pow", run_binary<Pow, T, T>(a, b, out, Pow{}, "pow"));
 }
 void eq(const TensorView& a, const TensorView& b, const TensorView& out) { compare<Eq>(a, b, out, "eq"); }
@@ -145,13 +136,11 @@ void gt(const TensorView& a, const TensorView& b, const TensorView& out) { compa
 void ge(const TensorView& a, const TensorView& b, const TensorView& out) { compare<Ge>(a, b, out, "ge"); }
 
 void neg(const TensorView& a, const TensorView& out) {
-  check_same_shape(a, out, "neg");
-  check_same_dtype(a, out, "neg");
+  check_unary_args(a, out, "neg");
   EMBER_DISPATCH_ALL(a.dtype, "neg", run_unary<Neg, T, T>(a, out, Neg{}, "neg"));
 }
 void abs(const TensorView& a, const TensorView& out) {
-  check_same_shape(a, out, "abs");
-  check_same_dtype(a, out, "abs");
+  check_unary_args(a, out, "abs");
   EMBER_DISPATCH_ALL(a.dtype, "abs", run_unary<Abs, T, T>(a, out, Abs{}, "abs"));
 }
 void exp(const TensorView& a, const TensorView& out) { float_unary<Exp>(a, out, "exp"); }
@@ -159,8 +148,7 @@ void log(const TensorView& a, const TensorView& out) { float_unary<Log>(a, out, 
 void sqrt(const TensorView& a, const TensorView& out) { float_unary<Sqrt>(a, out, "sqrt"); }
 
 void pow_scalar(const TensorView& a, double p, const TensorView& out) {
-  check_same_shape(a, out, "pow");
-  check_same_dtype(a, out, "pow");
+  check_unary_args(a, out, "pow");
   EMBER_DISPATCH_FLOAT(a.dtype, "pow", {
     if (p == 2.0) run_unary<Square<T>, T, T>(a, out, Square<T>{}, "pow");
     else run_unary<PowScalar<T>, T, T>(a, out, PowScalar<T>{static_cast<T>(p)}, "pow");
@@ -168,12 +156,7 @@ void pow_scalar(const TensorView& a, double p, const TensorView& out) {
 }
 
 void where(const TensorView& cond, const TensorView& a, const TensorView& b, const TensorView& out) {
-  check_same_shape(cond, a, "where");
-  check_same_shape(a, b, "where");
-  check_same_shape(a, out, "where");
-  check_dtype(cond, DType::b8, "where", "condition");
-  check_same_dtype(a, b, "where");
-  check_same_dtype(a, out, "where");
+  check_where_args(cond, a, b, out);
   StridedLayout<4> L({&cond, &a, &b, &out});
   if (L.numel == 0) return;
   EMBER_DISPATCH_ALL(a.dtype, "where", {
@@ -182,26 +165,10 @@ void where(const TensorView& cond, const TensorView& a, const TensorView& b, con
   EMBER_CUDA_LAUNCH_CHECK("where");
 }
 
-namespace {
-template <class From>
-void copy_from(const TensorView& src, const TensorView& dst) {
-  switch (dst.dtype) {
-    case DType::f32: run_unary<Cast<From, float>, From, float>(src, dst, {}, "copy"); break;
-    case DType::f64: run_unary<Cast<From, double>, From, double>(src, dst, {}, "copy"); break;
-    case DType::i64: run_unary<Cast<From, int64_t>, From, int64_t>(src, dst, {}, "copy"); break;
-    case DType::b8: run_unary<Cast<From, bool>, From, bool>(src, dst, {}, "copy"); break;
-  }
-}
-}  // namespace
-
 void copy(const TensorView& src, const TensorView& dst) {
   check_same_shape(src, dst, "copy");
-  switch (src.dtype) {
-    case DType::f32: copy_from<float>(src, dst); break;
-    case DType::f64: copy_from<double>(src, dst); break;
-    case DType::i64: copy_from<int64_t>(src, dst); break;
-    case DType::b8: copy_from<bool>(src, dst); break;
-  }
+  EMBER_DISPATCH_ANY(src.dtype, using From = T;
+                     EMBER_DISPATCH_ANY(dst.dtype, run_unary<Cast<From, T>, From, T>(src, dst, {}, "copy")));
 }
 
 }  // namespace ember::cuda

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <vector>
+#include "../op_checks.h"
 #include "../ops.h"
 #include "../reduce_plan.h"
 #include "common.cuh"
@@ -102,7 +103,6 @@ void reduce_pass(const T* src, const ReducePass& p, T* dst, const char* op) {
 
 template <Kind K, class T>
 void reduce_axes(const TensorView& x, const std::vector<bool>& red, const TensorView& out, const char* op) {
-  EMBER_CHECK(x.is_contiguous(), op, ": CUDA reductions take a contiguous input (call .contiguous())");
   T* po = out.ptr<T>();
   const auto passes = plan_reduction(x, red);
   if (passes.empty()) {
@@ -120,18 +120,8 @@ void reduce_axes(const TensorView& x, const std::vector<bool>& red, const Tensor
 
 template <Kind K>
 void reduce_op(const TensorView& x, const int64_t* axes, int naxes, const TensorView& out, const char* op) {
-  check_contiguous(out, op, "out");
-  check_same_dtype(x, out, op);
-  EMBER_CHECK(out.ndim == x.ndim, op, ": out must have ", x.ndim, " dims (keepdims layout)");
-  std::vector<bool> red(x.ndim, false);
-  for (int i = 0; i < naxes; ++i) {
-    EMBER_CHECK_INDEX(axes[i] >= 0 && axes[i] < x.ndim, op, ": axis ", axes[i], " out of range for ", x.ndim, "-D input");
-    red[axes[i]] = true;
-  }
-  for (int d = 0; d < x.ndim; ++d) {
-    EMBER_CHECK(out.shape[d] == (red[d] ? 1 : x.shape[d]), op, ": out shape ", out.shape_str(), " does not match");
-    if (K != Kind::sum) EMBER_CHECK(!red[d] || x.shape[d] > 0, op, ": cannot reduce over a zero-size axis");
-  }
+  const auto red = check_reduce_args(x, axes, naxes, out, op, K != Kind::sum);
+  EMBER_CHECK(x.is_contiguous(), op, ": CUDA reductions take a contiguous input (call .contiguous())");
   if (out.numel() == 0) return;
   if (x.numel() == 0) {
     EMBER_CUDA_CHECK(cudaMemsetAsync(out.data, 0, dtype_size(out.dtype) * out.numel(), current_stream()));
@@ -159,12 +149,8 @@ __global__ void arg_kernel(const T* x, int64_t A, int64_t R, int64_t B, int64_t*
 
 template <bool Max>
 void arg_op(const TensorView& x, int64_t axis, const TensorView& out, const char* op) {
-  EMBER_CHECK_INDEX(axis >= 0 && axis < x.ndim, op, ": axis ", axis, " out of range for ", x.ndim, "-D input");
-  EMBER_CHECK(x.shape[axis] > 0, op, ": cannot take ", op, " over a zero-size axis");
+  check_arg_reduce_args(x, axis, out, op);
   EMBER_CHECK(x.is_contiguous(), op, ": CUDA ", op, " takes a contiguous input");
-  check_dtype(out, DType::i64, op, "out");
-  check_contiguous(out, op, "out");
-  EMBER_CHECK(out.numel() * x.shape[axis] == x.numel(), op, ": out has the wrong number of elements");
   if (out.numel() == 0) return;
   int64_t A = 1, B = 1, R = x.shape[axis];
   for (int d = 0; d < axis; ++d) A *= x.shape[d];

@@ -1,0 +1,74 @@
+// Argument checks of the core ops (elementwise, reductions, matmul), shared by the CPU
+// and CUDA implementations so both reject the same mistakes with the same messages.
+#pragma once
+#include <vector>
+#include "check.h"
+
+namespace ember {
+
+inline void check_unary_args(const TensorView& a, const TensorView& out, const char* op) {
+  check_same_shape(a, out, op);
+  check_same_dtype(a, out, op);
+}
+
+inline void check_binary_args(const TensorView& a, const TensorView& b, const TensorView& out, const char* op,
+                              bool comparison) {
+  check_same_shape(a, b, op);
+  check_same_shape(a, out, op);
+  check_same_dtype(a, b, op);
+  EMBER_CHECK_TYPE(a.dtype != DType::b8, op, ": bool tensors are not supported, convert to int64 or float");
+  if (comparison) check_dtype(out, DType::b8, op, "out");
+  else check_dtype(out, a.dtype, op, "out");
+}
+
+inline void check_where_args(const TensorView& cond, const TensorView& a, const TensorView& b, const TensorView& out) {
+  check_same_shape(cond, a, "where");
+  check_same_shape(a, b, "where");
+  check_same_shape(a, out, "where");
+  check_dtype(cond, DType::b8, "where", "condition");
+  check_same_dtype(a, b, "where");
+  check_same_dtype(a, out, "where");
+}
+
+// Returns which axes are reduced. `needs_identity`: max/min cannot reduce an empty axis.
+inline std::vector<bool> check_reduce_args(const TensorView& x, const int64_t* axes, int naxes, const TensorView& out,
+                                           const char* op, bool needs_identity) {
+  check_contiguous(out, op, "out");
+  check_same_dtype(x, out, op);
+  EMBER_CHECK(out.ndim == x.ndim, op, ": out must have ", x.ndim, " dims (keepdims layout)");
+  std::vector<bool> red(x.ndim, false);
+  for (int i = 0; i < naxes; ++i) {
+    EMBER_CHECK_INDEX(axes[i] >= 0 && axes[i] < x.ndim, op, ": axis ", axes[i], " out of range for ", x.ndim, "-D input");
+    EMBER_CHECK(!red[axes[i]], op, ": axis ", axes[i], " repeated");
+    red[axes[i]] = true;
+  }
+  for (int d = 0; d < x.ndim; ++d) {
+    EMBER_CHECK(out.shape[d] == (red[d] ? 1 : x.shape[d]), op, ": out shape ", out.shape_str(),
+                " does not match input ", x.shape_str(), " reduced");
+    EMBER_CHECK(!needs_identity || !red[d] || x.shape[d] > 0, op, ": cannot reduce over a zero-size axis ", d,
+                " (max/min have no identity); input shape ", x.shape_str());
+  }
+  return red;
+}
+
+inline void check_arg_reduce_args(const TensorView& x, int64_t axis, const TensorView& out, const char* op) {
+  EMBER_CHECK_INDEX(axis >= 0 && axis < x.ndim, op, ": axis ", axis, " out of range for ", x.ndim, "-D input");
+  EMBER_CHECK(x.shape[axis] > 0, op, ": cannot take ", op, " over a zero-size axis; input shape ", x.shape_str());
+  check_dtype(out, DType::i64, op, "out");
+  check_contiguous(out, op, "out");
+  EMBER_CHECK(out.numel() * x.shape[axis] == x.numel(), op, ": out has ", out.numel(), " elements, expected ",
+              x.numel() / x.shape[axis]);
+}
+
+}  // namespace ember
+
+// Run `__VA_ARGS__` with `T` bound to the C++ type of any ember dtype, bool included.
+#define EMBER_DISPATCH_ANY(dtype, ...)                                         \
+  do {                                                                         \
+    switch (dtype) {                                                           \
+      case ::ember::DType::f32: { using T = float; __VA_ARGS__; break; }      \
+      case ::ember::DType::f64: { using T = double; __VA_ARGS__; break; }     \
+      case ::ember::DType::i64: { using T = int64_t; __VA_ARGS__; break; }    \
+      case ::ember::DType::b8: { using T = bool; __VA_ARGS__; break; }        \
+    }                                                                          \
+  } while (0)
