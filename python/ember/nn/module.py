@@ -259,23 +259,25 @@ class Module:
 
     # ------------------------------------------------------------------ device / dtype
     def _apply_tensors(self, fn):
-        """Replace every parameter and buffer by fn(tensor), keeping Parameter-ness, in place."""
+        """Convert every parameter and buffer with fn. Parameters keep their identity (their
+        storage is swapped, as torch's param.data = fn(param.data)), so an optimizer built
+        before .to() still updates them."""
         for m in self.modules():
-            for k, p in m._parameters.items():
+            for p in m._parameters.values():
                 if p is None:
                     continue
                 new = fn(p)
                 if new is not p:
-                    q = Parameter(new, requires_grad=p.requires_grad)
+                    p._data = new._data
                     if p.grad is not None:
-                        q.grad = fn(p.grad)
-                    m._parameters[k] = q
+                        p.grad = fn(p.grad)
             for k, b in m._buffers.items():
                 if b is not None:
                     m._buffers[k] = fn(b)
         return self
 
     def to(self, *args, device=None, dtype=None):
+        """Move/cast parameters and buffers in place (floating ones only change dtype)."""
         for a in args:
             if isinstance(a, str):
                 device = a
@@ -290,7 +292,7 @@ class Module:
             out = t
             if dtype is not None and t.dtype.is_floating_point and t.dtype != dtype:
                 out = out.detach().to(dtype=dtype)
-            if device is not None:
+            if device is not None and out.device != device:
                 out = out.detach().to(device=device)
             return out
 
