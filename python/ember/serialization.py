@@ -211,7 +211,7 @@ def load(path, map_location=None):
         raise _bad(path, f"{len(data) - pos} bytes after the last tensor (the data region must be tiled exactly)")
     out = OrderedDict()
     for b, e, name in sorted(spans):
-        t = from_numpy(np.ascontiguousarray(tensors[name]))
+        t = from_numpy(tensors[name])  # a fresh, contiguous copy (0-d stays 0-d)
         out[name] = t.to(device=map_location) if map_location is not None else t
     if _TREE_KEY in meta:
         try:
