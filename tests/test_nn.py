@@ -213,7 +213,7 @@ def test_default_inits_match_torch_bounds():
     bn = nn.BatchNorm2d(5)
     for t, v in ((bn.weight, 1), (bn.bias, 0), (bn.running_mean, 0), (bn.running_var, 1)):
         np.testing.assert_array_equal(_np(t), np.full(5, v, np.float32))
-    assert bn.num_batches_tracked.item() == 0
+    assert bn.num_batches_tracked.item() == 0 and bn.num_batches_tracked.shape == ()
 
 
 def test_init_functions():

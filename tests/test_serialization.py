@@ -49,7 +49,7 @@ def test_nested_round_trip(tmp_path):
     obj = {"model": {"fc.weight": ember.randn(2, 3), "fc.bias": ember.zeros(2)},
            "optimizer": {"state": {0: {"step": 3, "exp_avg": ember.ones(2, 3)}, 1: {"step": 3}},
                          "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0, 1], "name": None}]},
-           "epoch": 3, "loss": float("inf"), "ok": True, "rng": gen_state, "scalar": ember.tensor(2.5),
+           "epoch": 3, "loss": float("inf"), "ok": True, "rng": gen_state, "scalar": ember.from_numpy(np.array(2.5, np.float32)),
            "empty": ember.zeros(0, 4), "list": [1, "two", [3.0]]}
     ember.save(obj, path)
     back = ember.load(path)

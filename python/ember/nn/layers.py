@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes as D
-from ..tensor import empty, ones, tensor, zeros
+from ..tensor import empty, from_numpy, ones, zeros
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -258,7 +258,9 @@ class _BatchNorm(Module):
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, **fk))
             self.register_buffer("running_var", ones(num_features, **fk))
-            self.register_buffer("num_batches_tracked", tensor(0, dtype=D.int64, device=fk["device"]))
+            # 0-d int64, as torch (built from a 0-d array: ember.tensor(0) is 1-d at the moment)
+            self.register_buffer("num_batches_tracked",
+                                 from_numpy(np.zeros((), np.int64)).to(device=fk["device"]))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
