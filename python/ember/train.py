@@ -303,8 +303,8 @@ def _datasets(name, root):
                                       from_numpy(ds.targets.copy()))
         return arrays(True), arrays(False), (1, 8, 8)
     if root is None:
-        raise SystemExit(f"ember train: --dataset {name} needs --root, the folder with its files "
-                         "(ember does not download data)")
+        raise ValueError(f"--dataset {name} needs --root, the folder with its files (ember does not "
+                         "download data)")
     mean, std = _NORM[name]
     if name == "cifar10":
         train = data.CIFAR10(root, train=True, transform=T.Compose([T.RandomCrop(32, padding=4),
