@@ -285,3 +285,11 @@ def test_transforms():
         T.RandomCrop(10)(img)
     with pytest.raises(ValueError, match="3 channels"):
         T.Normalize([0, 0], [1, 1])(ember.zeros(3, 2, 2))
+
+
+def test_custom_collate_gets_the_list_of_samples():
+    ds = data.TensorDataset(ember.arange(6), ember.arange(6) * 2)
+    seen = []
+    dl = data.DataLoader(ds, batch_size=4, collate_fn=lambda samples: seen.append(samples) or len(samples))
+    assert list(dl) == [4, 2]
+    assert isinstance(seen[0], list) and len(seen[0]) == 4 and seen[0][1][1].item() == 2

@@ -91,7 +91,9 @@ class DataLoader:
         order = self._order()
         n = len(order)
         stop = n - n % self.batch_size if self.drop_last else n
-        getitems = getattr(self.dataset, "__getitems__", None)
+        # A dataset's __getitems__ hands back an already-stacked batch, so use it only with
+        # the default collate (a custom collate_fn gets the list of samples, as in torch).
+        getitems = getattr(self.dataset, "__getitems__", None) if self.collate_fn is default_collate else None
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
             if getitems is not None:

@@ -35,6 +35,8 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
+    __str__ = __repr__
+
     def __reduce_ex__(self, proto):
         raise TypeError("ember does not pickle tensors; use ember.save")
 

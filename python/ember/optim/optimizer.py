@@ -116,8 +116,14 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, p.grad, group, self.state.setdefault(p, {}))
+                    g = p.grad
+                    if g is None:
+                        continue
+                    if g.dtype != p.dtype:
+                        g = g.to(dtype=p.dtype)
+                    if not g.is_contiguous():  # the fused kernels walk param and grad in step
+                        g = g.contiguous()
+                    self._update(p, g, group, self.state.setdefault(p, {}))
         return loss
 
     def _update(self, p, grad, group, state):
