@@ -348,6 +348,8 @@ def test_pools_match_numpy():
     assert_close(out, ref, n_reduce=4)
     assert_close(nn.AdaptiveAvgPool2d(1)(x), xn.mean(axis=(2, 3), keepdims=True), n_reduce=42)
     assert nn.MaxPool2d(3, stride=2, padding=1)(x).shape == (2, 3, 3, 4)
+    assert nn.MaxPool2d(2, ceil_mode=True)(x).shape == (2, 3, 3, 4)
+    assert nn.AvgPool2d(2, ceil_mode=True)(x).shape == (2, 3, 3, 4)
 
 
 def test_batchnorm2d_training_and_eval():
