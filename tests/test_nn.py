@@ -557,3 +557,14 @@ def test_bad_layer_inputs():
         nn.BatchNorm2d(3)(ember.zeros(2, 3, 4))
     with pytest.raises(ValueError, match="expected num_features=3"):
         nn.BatchNorm1d(3)(ember.zeros(2, 4))
+
+
+def test_deepcopy_makes_independent_parameters():
+    import copy
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    m2 = copy.deepcopy(m)
+    assert isinstance(m2[0].weight, nn.Parameter) and m2[0].weight.requires_grad
+    np.testing.assert_array_equal(_np(m2[0].weight), _np(m[0].weight))
+    with ember.no_grad():
+        m2[0].weight.fill_(0.0)
+    assert np.any(_np(m[0].weight) != 0)

@@ -37,9 +37,6 @@ class Parameter(Tensor):
 
     __str__ = __repr__
 
-    def __reduce_ex__(self, proto):
-        raise TypeError("ember does not pickle tensors; use ember.save")
-
 
 def _addindent(s, n):
     lines = s.split("\n")
