@@ -269,17 +269,20 @@ _NORM = {"mnist": ((0.1307,), (0.3081,)), "fashion-mnist": ((0.2860,), (0.3530,)
 
 
 def add_train_arguments(p):
-    p.add_argument("--model", choices=("lenet", "mlp", "resnet"), default="lenet")
-    p.add_argument("--dataset", choices=("digits", "mnist", "fashion-mnist", "cifar10"), default="digits")
+    p.add_argument("--model", choices=("lenet", "mlp", "resnet"), default="lenet", help="network (default: lenet)")
+    p.add_argument("--dataset", choices=("digits", "mnist", "fashion-mnist", "cifar10"), default="digits",
+                   help="data set (default: digits, bundled with ember)")
     p.add_argument("--root", default=None, help="folder holding the mnist / fashion-mnist / cifar10 files "
                    "(digits is bundled)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=20, help="default: 20")
+    p.add_argument("--batch-size", type=int, default=32, help="default: 32")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine-annealed to 0 "
+                   "(default: 0.002)")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam",
+                   help="default: adam (sgd uses Nesterov momentum 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="default: 0")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seeds init, shuffling and dropout (default: 0)")
     p.add_argument("--checkpoint", default=None, metavar="PATH", help="save the training state here after "
                    "every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
