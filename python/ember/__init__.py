@@ -108,3 +108,6 @@ def squeeze(x, dim=None):
 
 def unsqueeze(x, dim):
     return x.unsqueeze(dim)
+
+
+from . import data, nn, optim  # noqa: E402  (after the core: they build on Tensor and functional)
