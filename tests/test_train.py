@@ -148,3 +148,14 @@ def test_cli_errors(tmp_path, capsys):
         assert code == 2 and "--plot needs matplotlib" in out.err
     with pytest.raises(SystemExit):
         main(["train", "--model", "vgg"])
+
+
+def test_onecycle_steps_per_batch():
+    model, _, _, loader = _setup(dropout=0.0)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=3, steps_per_epoch=len(loader))
+    hist = fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=3, scheduler=sched, progress=False)
+    assert sched.last_epoch == 3 * len(loader)
+    # lr at the start of each epoch follows the one-cycle curve: warm-up first, then annealing
+    assert hist["lr"][0] == pytest.approx(0.1 / 25)
+    assert hist["lr"][1] > hist["lr"][0] and hist["lr"][2] < hist["lr"][1]
