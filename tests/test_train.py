@@ -159,3 +159,19 @@ def test_onecycle_steps_per_batch():
     # lr at the start of each epoch follows the one-cycle curve: warm-up first, then annealing
     assert hist["lr"][0] == pytest.approx(0.1 / 25)
     assert hist["lr"][1] > hist["lr"][0] and hist["lr"][2] < hist["lr"][1]
+
+
+def test_fit_and_checkpoint_on_device(device, tmp_path):
+    """The same loop on each device: batches are moved by fit, and a checkpoint written from
+    the device loads back into a CPU model."""
+    model, _, _, loader = _setup(dropout=0.0)
+    model.to(device)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    assert all(p.device == device for p in model.parameters())
+    hist = fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=2, device=device, progress=False)
+    assert hist["train_loss"][1] < hist["train_loss"][0]
+    ember.save(model.state_dict(), tmp_path / "m.safetensors")
+    cpu_model, _, _, _ = _setup(dropout=0.0)
+    cpu_model.load_state_dict(ember.load(tmp_path / "m.safetensors"))
+    for a, b in zip(model.parameters(), cpu_model.parameters()):
+        np.testing.assert_array_equal(a.detach().numpy(force=True), b.detach().numpy())
