@@ -22,7 +22,6 @@ import numpy as np
 import ember
 from ember import autograd, models, nn, optim
 
-FLOPS_PER_IMAGE = None  # filled in by _lenet_flops
 
 
 def _lenet_flops():
