@@ -5,6 +5,7 @@ from . import cuda
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .dtypes import as_dtype, bool_, dtype, float32, float64, int64
 from ._backend import Device as device
+from .serialization import load, save
 from .tensor import (
     Generator,
     Tensor,
@@ -107,3 +108,6 @@ def squeeze(x, dim=None):
 
 def unsqueeze(x, dim):
     return x.unsqueeze(dim)
+
+
+from . import data, nn, optim  # noqa: E402  (after the core: they build on Tensor and functional)

@@ -1,4 +1,4 @@
-"""The ``ember`` command: ``ember bench`` (kernel benchmarks against NumPy)."""
+"""The ``ember`` command: ``ember bench`` (kernel benchmarks against NumPy) and ``ember train``."""
 import argparse
 import sys
 
@@ -14,10 +14,17 @@ def main(argv=None):
     b.add_argument("--repeat", type=int, default=None, help="timed repetitions per row (median reported)")
     b.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
 
+    t = sub.add_parser("train", help="train a model (default: LeNet on the bundled digits, CPU)")
+    from .train import add_train_arguments
+    add_train_arguments(t)
+
     args = parser.parse_args(argv)
     if args.command == "bench":
         from . import bench
         bench.run(ops=args.ops, sizes=args.sizes, threads=args.threads, repeat=args.repeat, quick=args.quick)
+    elif args.command == "train":
+        from .train import run_train
+        return run_train(args)
     return 0
 
 
