@@ -49,7 +49,8 @@ struct TensorView {
     for (int i = 0; i < ndim; ++i) n *= shape[i];
     return n;
   }
-  bool is_contiguous() const {  // C order
+  bool is_contiguous() const {  // C order; an empty tensor counts as contiguous
+    if (numel() == 0) return true;
     int64_t expect = 1;
     for (int i = ndim - 1; i >= 0; --i) {
       if (shape[i] != 1 && strides[i] != expect) return false;

@@ -4,11 +4,11 @@
 // strides are allowed, and the output may alias an input (in-place ops).
 //   a, b: (*shape) T    out: (*shape) T, or bool for comparisons
 #include <cmath>
+#include <cstdint>
 #include "../ops.h"
 #include "../check.h"
 #include "dispatch.h"
 #include "strided.h"
-#include "vmath.h"
 
 namespace ember::cpu {
 namespace {
@@ -34,14 +34,6 @@ struct Abs { template <class T> T operator()(T a) const { return a < T(0) ? -a :
 struct Sqrt {
   float operator()(float a) const { return __builtin_sqrtf(a); }
   double operator()(double a) const { return __builtin_sqrt(a); }
-};
-struct Exp {
-  float operator()(float a) const { return vmath::exp(a); }
-  double operator()(double a) const { return std::exp(a); }
-};
-struct Log {
-  float operator()(float a) const { return vmath::log(a); }
-  double operator()(double a) const { return std::log(a); }
 };
 template <class T>
 struct PowScalar {
@@ -158,8 +150,22 @@ void abs(const TensorView& a, const TensorView& out) {
   check_same_dtype(a, out, "abs");
   EMBER_DISPATCH_ALL(a.dtype, "abs", run_unary<Abs, T, T>(a, out, Abs{}));
 }
-void exp(const TensorView& a, const TensorView& out) { float_unary<Exp>(a, out, "exp"); }
-void log(const TensorView& a, const TensorView& out) { float_unary<Log>(a, out, "log"); }
+#define EMBER_ISA_UNARY(name, loop)                                                      \
+  void name(const TensorView& a, const TensorView& out) {                              \
+    check_same_shape(a, out, #name);                                                   \
+    check_same_dtype(a, out, #name);                                                   \
+    StridedLoop<2> L({&a, &out});                                                      \
+    EMBER_DISPATCH_FLOAT(a.dtype, #name, {                                             \
+      switch (isa()) {                                                                 \
+        case Isa::avx512: isa_avx512::loop(L, a.ptr<T>(), out.ptr<T>()); break;        \
+        case Isa::avx2: isa_avx2::loop(L, a.ptr<T>(), out.ptr<T>()); break;            \
+        default: isa_scalar::loop(L, a.ptr<T>(), out.ptr<T>());                        \
+      }                                                                                \
+    });                                                                                \
+  }
+EMBER_ISA_UNARY(exp, exp_loop)
+EMBER_ISA_UNARY(log, log_loop)
+#undef EMBER_ISA_UNARY
 void sqrt(const TensorView& a, const TensorView& out) { float_unary<Sqrt>(a, out, "sqrt"); }
 
 void pow_scalar(const TensorView& a, double p, const TensorView& out) {

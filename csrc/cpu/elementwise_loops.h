@@ -2,6 +2,18 @@
 // elementwise.cpp (no include guard on purpose), so each loop is compiled for
 // scalar, AVX2 and AVX-512 and picked at run time.
 //
+#include "vmath.h"
+
+// Transcendental functors live here so each ISA gets its own inlined copy of vmath.
+struct Exp {
+  float operator()(float a) const { return vmath::exp(a); }
+  double operator()(double a) const { return std::exp(a); }
+};
+struct Log {
+  float operator()(float a) const { return vmath::log(a); }
+  double operator()(double a) const { return std::log(a); }
+};
+
 // The common cases get their own loop so they vectorize: every operand contiguous,
 // or one side a broadcast scalar (stride 0). Anything else takes the strided loop.
 
@@ -55,3 +67,9 @@ void where_loop(const StridedLoop<4>& L, const bool* c, const T* a, const T* b, 
     }
   });
 }
+
+// Entry points for the ops whose functor is defined per ISA (above).
+template <class T>
+void exp_loop(const StridedLoop<2>& L, const T* a, T* o) { unary_loop(L, a, o, Exp{}); }
+template <class T>
+void log_loop(const StridedLoop<2>& L, const T* a, T* o) { unary_loop(L, a, o, Log{}); }

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 #include "../check.h"
 #include "../ops.h"
@@ -50,7 +51,6 @@ constexpr T identity() {
     constexpr int W = 64 / sizeof(T) * 4; /* four 512-bit registers of lanes */                  \
     constexpr int64_t kBlock = 4096;                                                             \
     A total = identity<K, A>();                                                                  \
-    bool nan = false;                                                                            \
     for (int64_t b0 = 0; b0 < n; b0 += kBlock) {                                                 \
       const int64_t bn = std::min(kBlock, n - b0);                                               \
       const T* p = x + b0;                                                                       \
@@ -59,19 +59,18 @@ constexpr T identity() {
       int64_t i = 0;                                                                             \
       for (; i + W <= bn; i += W)                                                                \
         for (int j = 0; j < W; ++j) {                                                            \
+          /* max/min: a NaN lane sticks, since nothing compares greater than NaN */            \
           if constexpr (K == Kind::sum) acc[j] += p[i + j];                                      \
-          else {                                                                                 \
-            nan |= p[i + j] != p[i + j];                                                         \
-            acc[j] = K == Kind::max ? (p[i + j] > acc[j] ? p[i + j] : acc[j])                    \
-                                    : (p[i + j] < acc[j] ? p[i + j] : acc[j]);                   \
-          }                                                                                      \
+          else if constexpr (K == Kind::max)                                                     \
+            acc[j] = (p[i + j] > acc[j] || p[i + j] != p[i + j]) ? p[i + j] : acc[j];            \
+          else                                                                                   \
+            acc[j] = (p[i + j] < acc[j] || p[i + j] != p[i + j]) ? p[i + j] : acc[j];            \
         }                                                                                        \
       for (; i < bn; ++i) acc[i % W] = combine<K>(acc[i % W], p[i]);                             \
       T block = acc[0];                                                                          \
       for (int j = 1; j < W; ++j) block = combine<K>(block, acc[j]);                             \
       total = combine<K>(total, static_cast<A>(block));                                          \
     }                                                                                            \
-    if (nan) return std::numeric_limits<A>::quiet_NaN();                                         \
     return total;                                                                                \
   }                                                                                              \
   /* acc[0:nb] (op)= x[r, 0:nb] for r < R, row stride ld. */                                     \
@@ -260,47 +259,73 @@ void reduce_op(const TensorView& x, const int64_t* axes, int naxes, const Tensor
   EMBER_DISPATCH_ALL(x.dtype, op, reduce_axes<K, T>(x, axes, naxes, out, op));
 }
 
-// argmax/argmin of x (A, R, B) over R; the first index wins ties; a NaN wins over numbers.
+// argmax/argmin of one contiguous run p[0:n]: (value, index). Blocked: each block's
+// extreme with SIMD, then the first index of it inside the best block. The first index
+// wins ties; a NaN wins over numbers (as NumPy and torch).
 template <bool Max, class T>
-void arg_reduce(const TensorView& x, int64_t axis, const TensorView& out, const char* op) {
+std::pair<T, int64_t> arg_row(const T* p, int64_t n) {
+  constexpr int64_t kBlock = 2048;
+  T best = p[0];
+  int64_t best_block = 0;
+  bool found_nan = false;
+  for (int64_t b0 = 0; b0 < n && !found_nan; b0 += kBlock) {
+    const int64_t bn = std::min(kBlock, n - b0);
+    T m = static_cast<T>(Max ? reduce_row<Kind::max, T>(p + b0, bn) : reduce_row<Kind::min, T>(p + b0, bn));
+    if (m != m) { best = m; best_block = b0; found_nan = true; }
+    else if (b0 == 0 || (Max ? m > best : m < best)) { best = m; best_block = b0; }
+  }
+  const int64_t bn = std::min(kBlock, n - best_block);
+  for (int64_t r = 0; r < bn; ++r) {
+    T v = p[best_block + r];
+    if (found_nan ? v != v : v == best) return {v, best_block + r};
+  }
+  return {best, best_block};
+}
+
+template <bool Max, class T>
+void arg_reduce(const TensorView& x, int64_t axis, const TensorView& out) {
   std::vector<T> scratch;
   const T* px = contiguous_data(x, scratch);
   int64_t A = 1, B = 1, R = x.shape[axis];
   for (int d = 0; d < axis; ++d) A *= x.shape[d];
   for (int d = axis + 1; d < x.ndim; ++d) B *= x.shape[d];
   int64_t* po = out.ptr<int64_t>();
-  auto better = [](T v, T best) { return Max ? (v > best) : (v < best); };
+  const int64_t nthreads = omp_get_max_threads();
+  if (B == 1 && A < nthreads && R >= 2 * kElementwiseGrain) {
+    // Few long rows: each thread takes a range of the row; ranges combine in order.
+    std::vector<std::pair<T, int64_t>> part(nthreads, {T(0), -1});
+    for (int64_t a = 0; a < A; ++a) {
+      std::fill(part.begin(), part.end(), std::pair<T, int64_t>{T(0), -1});
+      parallel_for(R, kElementwiseGrain, [&](int64_t r0, int64_t r1) {
+        auto [v, i] = arg_row<Max>(px + a * R + r0, r1 - r0);
+        part[omp_get_thread_num()] = {v, r0 + i};
+      });
+      std::pair<T, int64_t> best{T(0), -1};
+      for (auto& q : part) {
+        if (q.second < 0) continue;
+        if (best.second < 0 || (best.first == best.first &&
+                                (q.first != q.first || (Max ? q.first > best.first : q.first < best.first))))
+          best = q;
+      }
+      po[a] = best.second;
+    }
+    return;
+  }
   parallel_for(A * B, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(R, 1)), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      int64_t a = t / B, b = t % B;
+      const int64_t a = t / B, b = t % B;
       const T* p = px + a * R * B + b;
       if (B == 1) {
-        // Blocked: each block's extreme with SIMD, then the first index of it in the best block.
-        constexpr int64_t kBlock = 2048;
-        T best = p[0];
-        int64_t best_block = 0;
-        bool found_nan = false;
-        for (int64_t b0 = 0; b0 < R && !found_nan; b0 += kBlock) {
-          int64_t bn = std::min(kBlock, R - b0);
-          T m = Max ? reduce_row<Kind::max, T>(p + b0, bn) : reduce_row<Kind::min, T>(p + b0, bn);
-          if (m != m) { best = m; best_block = b0; found_nan = true; }
-          else if (better(m, best) || b0 == 0) { best = m; best_block = b0; }
-        }
-        int64_t bn = std::min(kBlock, R - best_block), idx = best_block;
-        for (int64_t r = 0; r < bn; ++r) {
-          T v = p[best_block + r];
-          if (found_nan ? v != v : v == best) { idx = best_block + r; break; }
-        }
-        po[t] = idx;
-      } else {
-        T best = p[0];
-        int64_t idx = 0;
-        for (int64_t r = 1; r < R && best == best; ++r) {
-          T v = p[r * B];
-          if (better(v, best) || v != v) { best = v; idx = r; }
-        }
-        po[t] = idx;
+        po[t] = arg_row<Max>(p, R).second;
+        continue;
       }
+      T best = p[0];
+      int64_t idx = 0;
+      for (int64_t r = 1; r < R && best == best; ++r) {
+        T v = p[r * B];
+        if ((Max ? v > best : v < best) || v != v) { best = v; idx = r; }
+      }
+      po[t] = idx;
     }
   });
 }
@@ -314,7 +339,7 @@ void arg_op(const TensorView& x, int64_t axis, const TensorView& out, const char
   EMBER_CHECK(out.numel() * x.shape[axis] == x.numel(), op, ": out has ", out.numel(), " elements, expected ",
               x.numel() / x.shape[axis]);
   if (out.numel() == 0) return;
-  EMBER_DISPATCH_ALL(x.dtype, op, arg_reduce<Max, T>(x, axis, out, op));
+  EMBER_DISPATCH_ALL(x.dtype, op, arg_reduce<Max, T>(x, axis, out));
 }
 
 }  // namespace

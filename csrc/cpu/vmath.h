@@ -3,19 +3,19 @@
 // range, with IEEE handling of inf, NaN, 0 and denormals. Cephes-style: range
 // reduction by ln2 and a minimax polynomial. float64 uses libm (gradient checks only).
 //
-// Include inside an EMBER_*_BEGIN region so the code is compiled for that ISA.
-#pragma once
-#include <cmath>
-#include <cstdint>
+// No include guard on purpose: include this inside each ISA namespace and
+// EMBER_*_BEGIN region (see elementwise.cpp), so every copy is compiled, and inlined,
+// for that ISA. A copy compiled for the default target and called from AVX code would
+// neither vectorize nor inline. Needs <cmath> and <cstdint> included first.
 
 namespace vmath {
 
-inline float bits_to_float(int32_t i) { return __builtin_bit_cast(float, i); }
-inline int32_t float_to_bits(float f) { return __builtin_bit_cast(int32_t, f); }
+static inline float bits_to_float(int32_t i) { return __builtin_bit_cast(float, i); }
+static inline int32_t float_to_bits(float f) { return __builtin_bit_cast(int32_t, f); }
 
 // exp(x): x = n ln2 + r, |r| <= ln2/2; exp(r) by a degree-6 polynomial; 2^n applied in
 // two halves so results in the denormal range (x < -87.3) are still right.
-inline float exp(float x) {
+static inline float exp(float x) {
   const float hi = 89.0f, lo = -104.0f;
   float xc = x > hi ? hi : x;
   xc = xc < lo ? lo : xc;                 // NaN passes through both selects
@@ -38,7 +38,7 @@ inline float exp(float x) {
 }
 
 // log(x): x = m 2^e with m in [sqrt(1/2), sqrt(2)); log(m) by a degree-9 polynomial.
-inline float log(float x) {
+static inline float log(float x) {
   const bool denorm = x < 1.17549435e-38f;  // also true for 0, negatives
   float xs = denorm ? x * 8388608.0f : x;   // scale denormals by 2^23
   int32_t bits = float_to_bits(xs);

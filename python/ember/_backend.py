@@ -85,5 +85,9 @@ def xp(dev):
     return cupy
 
 
+CPU = Device("cpu")
+CUDA = Device("cuda")
+
+
 def device_of_array(arr):
-    return Device("cpu") if isinstance(arr, np.ndarray) else Device("cuda")
+    return CPU if isinstance(arr, np.ndarray) else CUDA

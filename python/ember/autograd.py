@@ -20,16 +20,6 @@ def set_grad_enabled(mode):
     _state.enabled = bool(mode)
 
 
-@contextlib.contextmanager
-def _grad_mode(mode):
-    prev = is_grad_enabled()
-    set_grad_enabled(mode)
-    try:
-        yield
-    finally:
-        set_grad_enabled(prev)
-
-
 class no_grad(contextlib.ContextDecorator):
     """Context manager (and decorator) that turns graph recording off."""
 
@@ -91,9 +81,13 @@ class Function:
         from .tensor import Tensor
 
         ctx = Context()
-        with _grad_mode(False):
+        enabled = getattr(_state, "enabled", True)
+        _state.enabled = False
+        try:
             out = cls.forward(ctx, *args, **kwargs)
-        if is_grad_enabled():
+        finally:
+            _state.enabled = enabled
+        if enabled:
             inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
             if any(i is not None for i in inputs):
                 out.requires_grad = True

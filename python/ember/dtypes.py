@@ -15,6 +15,8 @@ class dtype:
         return f"ember.{self.name}"
 
     def __eq__(self, other):
+        if isinstance(other, dtype):
+            return self.name == other.name
         try:
             return self.np == as_dtype(other).np
         except (TypeError, ValueError):
@@ -56,8 +58,14 @@ def as_dtype(d):
     raise TypeError(f"unsupported dtype {d!r}: expected float32, float64, int64 or bool")
 
 
+_BY_NUMPY = {np.dtype(n): d for n, d in _ALL.items()}
+
+
 def from_numpy_dtype(nd, strict=False):
     """The ember dtype that stores a NumPy dtype; without `strict`, widen int/uint/float16."""
+    hit = _BY_NUMPY.get(nd)
+    if hit is not None:
+        return hit
     nd = np.dtype(nd)
     if nd.name in _ALL:
         return _ALL[nd.name]

@@ -429,9 +429,11 @@ def normalize_axes(axes, ndim, name):
         return tuple(range(ndim))
     if isinstance(axes, (int, np.integer)):
         axes = (axes,)
+    if isinstance(axes, (str, bytes)):
+        raise TypeError(f"{name}: dim must be an int, a tuple of ints or None, got {axes!r}")
     try:
         axes = tuple(int(a) for a in axes)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"{name}: dim must be an int, a tuple of ints or None, got {axes!r}") from None
     out = []
     for a in axes:

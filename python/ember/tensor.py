@@ -603,7 +603,7 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     else:
         arr = _to_numpy(data)
     dt = D.as_dtype(dtype) if dtype is not None else _python_default_dtype(data, arr)
-    arr = np.ascontiguousarray(arr.astype(dt.np, copy=False))
+    arr = np.asarray(arr, dtype=dt.np, order="C")
     if dev == "cuda":
         arr = _backend.xp("cuda").asarray(arr)
     elif isinstance(data, np.ndarray) and arr is data or (isinstance(data, np.ndarray) and np.shares_memory(arr, data)):

@@ -1,0 +1,200 @@
+"""ember.Tensor: creation, dtypes, metadata, views sharing memory, conversions, printing,
+random numbers and the errors a user can hit."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ember
+
+
+def test_tensor_from_python_data():
+    t = ember.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert t.dtype == ember.float32 and t.shape == (2, 2) and t.ndim == 2 and t.numel() == 4
+    assert t.size() == (2, 2) and t.size(1) == 2 and t.strides == (2, 1) and t.device == "cpu"
+    assert ember.tensor([1, 2]).dtype == ember.int64
+    assert ember.tensor([True]).dtype == ember.bool_
+    assert ember.tensor(3.5).shape == () and ember.tensor(3.5).item() == 3.5
+    assert ember.tensor([1, 2], dtype=ember.float64).dtype == ember.float64
+    assert ember.tensor(np.arange(3, dtype=np.int32)).dtype == ember.int64
+    assert ember.tensor(np.ones(2, np.float16)).dtype == ember.float32
+    assert ember.tensor([]).shape == (0,)
+
+
+def test_tensor_copies_but_from_numpy_shares():
+    a = np.zeros(3, np.float32)
+    t = ember.tensor(a)
+    a[0] = 1
+    assert t.tolist() == [0, 0, 0]
+    s = ember.from_numpy(a)
+    a[1] = 2
+    assert s.tolist() == [1, 2, 0]
+    assert s.numpy() is a
+    assert np.shares_memory(np.asarray(s), a)
+
+
+def test_creation_functions():
+    assert ember.zeros(2, 3).tolist() == [[0] * 3] * 2
+    assert ember.ones((2,), dtype=ember.int64).tolist() == [1, 1]
+    assert ember.full((2, 2), 7).dtype == ember.int64
+    assert ember.full((2,), 1.5).tolist() == [1.5, 1.5]
+    assert ember.empty(4).shape == (4,)
+    assert ember.arange(5).tolist() == [0, 1, 2, 3, 4] and ember.arange(5).dtype == ember.int64
+    np.testing.assert_allclose(ember.arange(0, 1, 0.25).numpy(), [0, 0.25, 0.5, 0.75])
+    x = ember.ones(2, 3, dtype=ember.float64)
+    for f in (ember.zeros_like, ember.ones_like, ember.empty_like, ember.rand_like, ember.randn_like):
+        y = f(x)
+        assert y.shape == x.shape and y.dtype == ember.float64
+    assert ember.full_like(x, 3).tolist() == [[3.0] * 3] * 2
+
+
+def test_random_is_reproducible():
+    ember.manual_seed(42)
+    a, b = ember.rand(100), ember.randn(3, 4)
+    ember.manual_seed(42)
+    assert np.array_equal(a.numpy(), ember.rand(100).numpy())
+    assert np.array_equal(b.numpy(), ember.randn(3, 4).numpy())
+    assert 0 <= a.numpy().min() and a.numpy().max() < 1
+    big = ember.randn(100000).numpy()
+    assert abs(big.mean()) < 0.02 and abs(big.std() - 1) < 0.02
+    r = ember.randint(0, 10, (1000,))
+    assert r.dtype == ember.int64 and 0 <= r.numpy().min() and r.numpy().max() <= 9
+
+
+def test_views_share_memory():
+    t = ember.arange(12).reshape(3, 4)
+    v = t.view(4, 3)
+    t[0, 0] = 100
+    assert v[0, 0].item() == 100
+    assert t.T.shape == (4, 3) and t.T.strides == (1, 4)
+    assert t.transpose(0, 1).tolist() == t.numpy().T.tolist()
+    assert t.permute(1, 0).shape == (4, 3)
+    assert t.flatten().shape == (12,) and t.unsqueeze(1).shape == (3, 1, 4)
+    assert t.unsqueeze(-1).shape == (3, 4, 1) and t.unsqueeze(1).squeeze().shape == (3, 4)
+    assert t.reshape(-1, 6).shape == (2, 6)
+    s = t[1:, ::2]
+    assert s.shape == (2, 2) and not s.is_contiguous()
+    s[...] = 0
+    assert t[1].tolist() == [0, 5, 0, 7]
+    c = s.contiguous()
+    assert c.is_contiguous() and c.tolist() == [[0, 0], [0, 0]]
+    assert t[2].shape == (4,) and t[2, 3].item() == 11 and t[-1, -1].item() == 11
+    assert t[None].shape == (1, 3, 4) and t[..., 1].tolist() == [1, 5, 9]
+    assert t[ember.tensor([0, 2])].shape == (2, 4)
+    assert t[t > 8].tolist() == [100, 9, 11]
+
+
+def test_view_of_non_contiguous_raises_but_reshape_copies():
+    t = ember.arange(6).reshape(2, 3).T
+    with pytest.raises(RuntimeError, match="view"):
+        t.view(6)
+    assert t.reshape(6).tolist() == [0, 3, 1, 4, 2, 5]
+
+
+def test_conversions():
+    t = ember.tensor([[1.5, 2.0]])
+    assert t.tolist() == [[1.5, 2.0]]
+    assert float(ember.tensor(2.5)) == 2.5 and int(ember.tensor(3)) == 3
+    assert np.array(t, dtype=np.float64).dtype == np.float64
+    d = np.from_dlpack(t)
+    assert np.shares_memory(d, t.numpy())
+    assert t.__dlpack_device__()[0] == 1
+    back = ember.from_dlpack(np.arange(3.0))
+    assert back.dtype == ember.float64 and back.tolist() == [0, 1, 2]
+    assert t.double().dtype == ember.float64 and t.long().tolist() == [[1, 2]]
+    assert t.to(ember.float64).dtype == ember.float64 and t.to("cpu") is t
+    with pytest.raises(ValueError, match="one-element"):
+        t.item()
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(t)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        ember.ones(2, requires_grad=True).numpy()
+
+
+def test_repr_looks_like_torch():
+    assert repr(ember.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(ember.tensor([1.5, 2.25])) == "tensor([1.5000, 2.2500])"
+    assert repr(ember.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(ember.tensor([1.0], dtype=ember.float64)) == "tensor([1.], dtype=ember.float64)"
+    assert repr(ember.tensor([[1.0, 2.0], [3.0, 4.0]])) == "tensor([[1., 2.],\n        [3., 4.]])"
+    assert repr(ember.ones(2, requires_grad=True)) == "tensor([1., 1.], requires_grad=True)"
+    assert "grad_fn=<MulBackward>" in repr(ember.ones(2, requires_grad=True) * 2)
+    assert repr(ember.tensor([True, False])) == "tensor([True, False])"
+
+
+@pytest.mark.parametrize("bad,exc,match", [
+    ([[1, 2], [3]], ValueError, "ragged"),
+    (["a", "b"], TypeError, "cannot build"),
+    ([object()], TypeError, "cannot build"),
+    (np.array([1 + 2j]), TypeError, "cannot build"),
+])
+def test_bad_data(bad, exc, match):
+    with pytest.raises(exc, match=match):
+        ember.tensor(bad)
+
+
+def test_bad_shapes_and_sizes():
+    with pytest.raises(ValueError, match="negative"):
+        ember.zeros(-1, 3)
+    with pytest.raises(TypeError, match="ints"):
+        ember.ones(2.5)
+    with pytest.raises(MemoryError, match="refusing"):
+        ember.empty(1 << 40, 1 << 20)
+    with pytest.raises(MemoryError):
+        ember.zeros(2**62, 4)
+    with pytest.raises(ValueError, match="invalid for a tensor of 6"):
+        ember.ones(2, 3).reshape(4, 2)
+    with pytest.raises(ValueError, match="only one dimension can be -1"):
+        ember.ones(2, 3).reshape(-1, -1)
+    with pytest.raises(IndexError):
+        ember.ones(2, 3)[5]
+    with pytest.raises(ValueError, match="step"):
+        ember.arange(0, 5, 0)
+    with pytest.raises(ValueError, match="unknown device"):
+        ember.zeros(2, device="tpu")
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        ember.zeros(2, dtype="complex64")
+    with pytest.raises(TypeError, match="seed"):
+        ember.manual_seed("x")
+    with pytest.raises(ValueError, match="more than once"):
+        ember.ones(2, 3).permute(0, 0)
+
+
+def test_cuda_unavailable_is_not_an_error():
+    assert ember.cuda.is_available() in (True, False)
+    if not ember.cuda.is_available():
+        assert ember.cuda.why_unavailable()
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            ember.zeros(2, device="cuda")
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            ember.ones(2).cuda()
+
+
+def test_cuda_module_is_built_when_nvcc_exists():
+    import shutil
+    if shutil.which("nvcc") is None:
+        pytest.skip("no nvcc on this machine")
+    from ember import _cuda
+    assert _cuda.device_count() >= 0
+    assert _cuda.runtime_version() >= 12000
+
+
+def test_threads():
+    n = ember.get_num_threads()
+    ember.set_num_threads(1)
+    assert ember.get_num_threads() == 1
+    ember.set_num_threads(n)
+    with pytest.raises(ValueError, match="positive"):
+        ember.set_num_threads(0)
+
+
+def test_isa_env_var_forces_a_lower_path():
+    code = "import ember; print(ember.cpu_isa())"
+    for want in ("scalar", "avx2"):
+        out = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "EMBER_CPU_ISA": want},
+                             capture_output=True, text=True, check=True).stdout.strip()
+        order = ["scalar", "avx2", "avx512"]
+        assert order.index(out) <= order.index(want)
+    with pytest.raises(ValueError, match="unknown CPU path"):
+        ember.set_cpu_isa("sse9")
