@@ -240,3 +240,34 @@ def test_dataloader_with_sampler():
     assert got == [[1.0, 4.0], [7.0, 0.0]]  # 10 padded to 12 by repeating index 0
     with pytest.raises(ValueError, match="mutually exclusive with shuffle"):
         DataLoader(ds, batch_size=2, sampler=s, shuffle=True)
+
+
+# ---------------------------------------------------------------- ember train --nproc
+
+def _train_ops_missing():
+    import importlib.util
+    F = ember.nn.functional
+    missing = [n for n in ("linear", "relu", "cross_entropy") if not hasattr(F, n)]
+    if importlib.util.find_spec("ember.optim._kernels") is None:
+        missing.append("ember.optim._kernels")
+    return missing
+
+
+@needs_mpi
+@pytest.mark.skipif(bool(_train_ops_missing()), reason=f"ember train needs {_train_ops_missing()} (op families "
+                    "merged from other branches)")
+def test_cli_train_nproc(tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    ck = tmp_path / "ck.safetensors"
+    cmd = [sys.executable, "-m", "ember", "train", "--model", "mlp", "--epochs", "2", "--nproc", "2",
+           "--checkpoint", str(ck)]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stdout
+    assert "2 ranks x batch 32 = global batch 64" in p.stdout, p.stdout
+    assert p.stdout.count("test accuracy:") == 1, p.stdout  # printed by rank 0 only
+    assert p.stdout.count("epoch 2/2") == 1, p.stdout
+    acc = float(p.stdout.split("test accuracy:")[1].split()[0])
+    assert acc > 0.8, p.stdout
+    assert ember.load(ck)["epoch"] == 1
+    assert [f.name for f in tmp_path.iterdir()] == ["ck.safetensors"]

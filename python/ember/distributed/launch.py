@@ -90,6 +90,11 @@ def train(args):
     say = print if lead and not args.quiet else (lambda *a, **k: None)
     if args.threads is not None:
         _C.set_num_threads(args.threads)
+    else:  # the ranks on this machine share its cores
+        from mpi4py import MPI
+        local = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED, key=rank)
+        _C.set_num_threads(max(1, (os.cpu_count() or 1) // local.Get_size()))
+        local.Free()
     manual_seed(args.seed)  # same initial weights everywhere (DDP also broadcasts rank 0's)
     train_ds, test_ds, shape = T._datasets(args.dataset, args.root)
     model = T._model(args.model, shape)
