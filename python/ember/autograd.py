@@ -211,6 +211,7 @@ def _accumulate(t, g, handed_out):
         t.grad = g
     else:
         t.grad = F.add(t.grad, g)
-    if t._post_accumulate_grad_hooks:
-        for hook in tuple(t._post_accumulate_grad_hooks.values()):
+    hooks = getattr(t, "_post_accumulate_grad_hooks", None)  # (unset on tensors copied slot by slot)
+    if hooks:
+        for hook in tuple(hooks.values()):
             hook(t)

@@ -204,6 +204,9 @@ class DistributedDataParallel(Module):
         g = self._group
         if g.backend == "nccl":
             return g.iallreduce(buf, pg.ReduceOp.SUM, "DDP gradient all_reduce")
+        if not isinstance(buf, np.ndarray):  # CUDA tensors on MPI: staged through the host, blocking
+            g.all_reduce(Tensor._wrap(buf), pg.ReduceOp.SUM, async_op=False)
+            return pg.Work(None, "DDP gradient all_reduce", g.timeout)
         return pg.Work(g.iallreduce(buf, pg.ReduceOp.SUM), "DDP gradient all_reduce", g.timeout)
 
     def _finalize(self):

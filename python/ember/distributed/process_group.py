@@ -262,7 +262,7 @@ class _NCCLGroup:
             from cupy.cuda import nccl
         except ImportError as e:
             raise ImportError(f'backend="nccl" needs CuPy with NCCL (pip install "ember[cuda]"): {e}') from None
-        if not nccl.available:
+        if not getattr(nccl, "available", True):
             raise RuntimeError('backend="nccl": this CuPy build has no NCCL support')
         MPI = _mpi()
         self.comm, self.timeout = comm, timeout
