@@ -92,21 +92,32 @@ def _excepthook(etype, value, tb):
 
 def _wait(req, what, timeout):
     """Complete an MPI request, polling so that a dead or stuck peer turns into an abort
-    after `timeout` seconds instead of a hang. Spins briefly (collectives on a fast link
-    finish in microseconds), then backs off to sleeps of up to 1 ms."""
+    after `timeout` seconds instead of a hang. Like MPI's own blocking wait it polls
+    without sleeping (a sleeping process may wait milliseconds to be scheduled again):
+    the first polls back to back, then yielding the core between polls so that a peer rank
+    sharing it can run; after `_SPIN_S` seconds it polls every millisecond, the watchdog
+    regime."""
     if req.Test():
         return
-    deadline = time.monotonic() + timeout
-    spins, nap = 0, 0.0
+    start = time.monotonic()
+    deadline = start + timeout
+    polls = 0
     while not req.Test():
-        spins += 1
-        if spins < 2000:
+        polls += 1
+        if polls & 1023:
+            if polls > 1024 and _HAVE_YIELD:
+                os.sched_yield()
             continue
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             _abort(f"{what} did not complete within {timeout:g} s (a peer rank died, hung or skipped it; "
                    "raise init_process_group(timeout=...) or $EMBER_DIST_TIMEOUT if a rank is just slow)")
-        nap = min(1e-3, nap * 2 if nap else 1e-5)
-        time.sleep(nap)
+        if now - start > _SPIN_S:
+            time.sleep(1e-3)
+
+
+_SPIN_S = 1.0
+_HAVE_YIELD = hasattr(os, "sched_yield")
 
 
 class Work:
