@@ -123,12 +123,19 @@ def worker(args):
                 times.append(time.perf_counter() - t0)
         result["allreduce_s"] = statistics.median(times)
         result["buckets"] = len(net.bucket_sizes())
-        # every rank's medians; report the slowest rank's
-        mine = ember.tensor([result["step_s"], result["wait_s"], result["allreduce_s"]], dtype=ember.float64)
-        every = [ember.zeros(3, dtype=ember.float64) for _ in range(world)]
+        # per step, over ranks: the slowest rank's step time; the wait of the rank that
+        # waited least (the part of the wait not explained by the other rank arriving
+        # late) and most (includes that skew)
+        mine = ember.tensor([steps, waits], dtype=ember.float64)
+        every = [ember.zeros(2, len(steps), dtype=ember.float64) for _ in range(world)]
         dist.all_gather(every, mine)
-        slowest = max((t.numpy().tolist() for t in every), key=lambda v: v[0])
-        result["step_s"], result["wait_s"], result["allreduce_s"] = slowest
+        allr = np.stack([t.numpy() for t in every])  # (rank, [step, wait], step index)
+        result["step_s"] = float(np.median(allr[:, 0].max(axis=0)))
+        result["wait_s"] = float(np.median(allr[:, 1].max(axis=0)))
+        result["wait_min_s"] = float(np.median(allr[:, 1].min(axis=0)))
+        ar = ember.tensor([result["allreduce_s"]], dtype=ember.float64)
+        dist.all_reduce(ar, op=dist.ReduceOp.MAX)
+        result["allreduce_s"] = ar.item()
         dist.destroy_process_group()
     if rank == 0:
         print(json.dumps(result), flush=True)
@@ -192,6 +199,7 @@ def main():
                    "wait_ms": statistics.median(r["wait_s"] for r in rs) * 1e3}
             if "allreduce_s" in r0:
                 row["allreduce_ms"] = statistics.median(r["allreduce_s"] for r in rs) * 1e3
+                row["wait_min_ms"] = statistics.median(r["wait_min_s"] for r in rs) * 1e3
                 row["buckets"] = r0["buckets"]
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -209,7 +217,7 @@ def _table(rows, args):
              f"Command: `PYTHONPATH=python python3 bench/bench_distributed.py --steps {args.steps} "
              f"--repeat {args.repeat}`. Medians over {args.steps} steps after {args.warmup} warm-up steps, "
              f"median of {args.repeat} runs; spread = (max - min) / median over the runs.", "",
-             "| model | global batch | config | step ms | img/s | speed-up vs 1x1 | all-reduce wait after backward ms "
+             "| model | global batch | config | step ms | img/s | speed-up vs 1x1 | wait after backward ms: max, min over ranks "
              "| bare all-reduce of all grads ms | bus GB/s | spread |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     base = {}
@@ -220,9 +228,11 @@ def _table(rows, args):
         ar = r.get("allreduce_ms")
         grad_bytes = r["params"] * 4
         bus = f"{2 * (2 - 1) / 2 * grad_bytes / (ar * 1e-3) / 1e9:.2f}" if ar else ""
+        waits = f"{r['wait_ms']:.2f}, {r['wait_min_ms']:.2f}" if ar else ""
         lines.append(f"| {r['model']} ({r['params']} params, {r['kind']}) | {r['batch']} | {r['config']} | "
                      f"{r['step_ms']:.2f} | {r['batch'] / r['step_ms'] * 1e3:.0f} | "
-                     f"{base[r['model']] / r['step_ms']:.2f} | {r['wait_ms']:.2f} | "
+                     f"{base[r['model']] / r['step_ms']:.2f} | "
+                     f"{waits} | "
                      f"{f'{ar:.2f}' if ar else ''} | {bus} | {r['spread']:.0%} |")
     return "\n".join(lines) + "\n"
 
