@@ -142,7 +142,7 @@ def main():
     assert_same_across_ranks(model, "after no_sync accumulation")
 
     # ---- checkpoint written once, atomically, readable by every rank after the call
-    dist.save_checkpoint({"model": model.state_dict(), "step": 7}, ckpt)
+    dist.save({"model": model.state_dict(), "step": 7}, ckpt)
     ck = ember.load(ckpt)
     assert ck["step"] == 7 and "fc1.weight" in ck["model"], sorted(ck["model"])
     fresh = Net()

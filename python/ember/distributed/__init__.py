@@ -11,7 +11,8 @@
         sampler.set_epoch(epoch)
         for x, y in loader: ... loss.backward(); opt.step()
 
-Collectives (all_reduce, broadcast, all_gather, barrier) work in place on ember tensors.
+Collectives (all_reduce, broadcast, all_gather, barrier) work in place on ember tensors;
+save(obj, path) is ember.save on rank 0 only, followed by a barrier.
 mpi4py is imported only by init_process_group: without it, that call raises an
 ImportError saying `pip install "ember[distributed]"`.
 """
@@ -30,9 +31,9 @@ from .process_group import (
     is_available,
     is_initialized,
 )
-from .ddp import DistributedDataParallel, save_checkpoint
+from .ddp import DistributedDataParallel, save
 from .sampler import DistributedSampler
 
 __all__ = ["ReduceOp", "Work", "all_gather", "all_reduce", "barrier", "broadcast", "destroy_process_group",
            "get_backend", "get_rank", "get_world_size", "init_process_group", "is_available", "is_initialized",
-           "DistributedDataParallel", "DistributedSampler", "save_checkpoint"]
+           "DistributedDataParallel", "DistributedSampler", "save"]

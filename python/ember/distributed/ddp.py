@@ -256,13 +256,13 @@ class DistributedDataParallel(Module):
         return f"world_size={self._group.size}, buckets={len(self._buckets)}, bucket_cap_mb={self.bucket_cap_mb:g}"
 
 
-def save_checkpoint(obj, path):
+def save(obj, path):
     """ember.save(obj, path) on rank 0 only (atomic: temporary file, fsync, rename), then a
     barrier so no rank reads the file before it is complete. Call it on every rank."""
-    from ..serialization import save
+    from ..serialization import save as save_file
 
     g = pg._group_or_none()
     if g is None or g.rank == 0:
-        save(obj, path)
+        save_file(obj, path)
     if g is not None and g.size > 1:
         g.barrier()
