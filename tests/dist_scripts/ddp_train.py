@@ -30,10 +30,10 @@ class Net(nn.Module):
         self.fc2 = Linear(HID, HID)   # applied twice: two gradient accumulations per backward
         self.head = Linear(HID, OUT)
 
-    def forward(self, x):
+    def forward(self, x, fc2_times=2):
         h = self.fc1(x)
-        h = self.fc2(h) * 0.5
-        h = self.fc2(h) * 0.5
+        for _ in range(fc2_times):
+            h = self.fc2(h) * 0.5
         return self.head(h)
 
 
@@ -150,6 +150,20 @@ def main():
     assert_close_to(ref, fresh, "loaded checkpoint")
     prefixed = {"module." + k: v for k, v in ck["model"].items()}
     model.load_state_dict(prefixed)
+    # ---- a graph that changes shape after the first backward is refused, on every rank
+    # alike, and the next normal step still works (the partial reductions were drained)
+    x, y = ember.from_numpy(X[:GLOBAL_BATCH][rank::n].copy()), ember.from_numpy(Y[:GLOBAL_BATCH][rank::n].copy())
+    opt.zero_grad()
+    try:
+        loss_fn(model(x, fc2_times=3), y).backward()
+        raise AssertionError("a third use of fc2 should have been refused")
+    except RuntimeError as e:
+        assert "received gradient 3 times in this backward, but 2 times in the first one" in str(e), str(e)
+    opt.zero_grad()
+    loss_fn(model(x), y).backward()
+    opt.step()
+    assert_same_across_ranks(model, "after a refused backward")
+
     leftovers = [f for f in os.listdir(os.path.dirname(ckpt)) if f.endswith(".tmp")]
     assert not leftovers, leftovers
     dist.destroy_process_group()
