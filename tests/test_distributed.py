@@ -62,6 +62,23 @@ def test_collectives_exact(n):
     assert out.count("collectives ok") == n, out
 
 
+@needs_mpi
+@pytest.mark.gpu
+def test_nccl_collectives_exact():
+    """The same checks on CUDA tensors with the NCCL backend, one rank per visible GPU."""
+    if not ember.cuda.is_available():
+        pytest.skip(f"CUDA unavailable: {ember.cuda.why_unavailable()}")
+    try:
+        import cupy
+        from cupy.cuda import nccl  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"CuPy with NCCL is not importable: {e}")
+    n = cupy.cuda.runtime.getDeviceCount()
+    rc, out, _ = launch(n, "collectives.py", "nccl", "cuda", timeout=120)
+    assert rc == 0, out
+    assert out.count("collectives ok") == n, out
+
+
 # ---------------------------------------------------------------- DDP
 
 @needs_mpi

@@ -262,8 +262,9 @@ class _NCCLWork(Work):
 
 class _NCCLGroup:
     """Collectives with NCCL (cupy.cuda.nccl) on CUDA tensors, on CuPy's current stream.
-    Each rank uses GPU (local rank mod device count); the NCCL unique id travels from
-    rank 0 to the others over MPI. Barriers go through MPI after a stream sync."""
+    Each rank uses the GPU of its local rank; the NCCL unique id travels from rank 0 to
+    the others over MPI. Barriers go through MPI after a stream sync. Not run in CI (no
+    GPU there)."""
 
     backend = "nccl"
 
@@ -280,11 +281,27 @@ class _NCCLGroup:
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self._cupy, self._nccl = cupy, nccl
         local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
-        n_dev = cupy.cuda.runtime.getDeviceCount()
-        if n_dev == 0:
-            raise RuntimeError('backend="nccl" needs a CUDA device; none is visible')
-        self.device_index = local.Get_rank() % n_dev
+        local_rank, local_size = local.Get_rank(), local.Get_size()
         local.Free()
+        # One GPU per rank. ember computes on "the" GPU (CuPy's device 0 in a fresh process),
+        # so show each rank only its own, by local rank; this takes effect when CUDA has not
+        # been initialised in this process yet, otherwise the device is selected below.
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible is None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(local_rank)
+        else:
+            ids = [v for v in visible.split(",") if v.strip()]
+            if len(ids) >= local_size:
+                os.environ["CUDA_VISIBLE_DEVICES"] = ids[local_rank]
+        try:
+            n_dev = cupy.cuda.runtime.getDeviceCount()
+        except cupy.cuda.runtime.CUDARuntimeError:
+            n_dev = 0
+        if n_dev == 0:
+            raise RuntimeError(f'backend="nccl": rank {self.rank} (local rank {local_rank} of {local_size} on this '
+                               f"machine) sees no CUDA device (CUDA_VISIBLE_DEVICES="
+                               f"{os.environ.get('CUDA_VISIBLE_DEVICES')}); run one rank per GPU")
+        self.device_index = 0 if n_dev == 1 else local_rank % n_dev
         cupy.cuda.Device(self.device_index).use()
         uid = nccl.get_unique_id() if self.rank == 0 else None
         uid = comm.bcast(uid, root=0)
@@ -329,12 +346,13 @@ class _NCCLGroup:
 
     def all_gather(self, tensor_list, t, async_op):
         self._check(t, "all_gather")
+        for out in tensor_list:
+            self._check(out, "all_gather")
         d = t._data
         recv = self._cupy.empty((self.size,) + d.shape, dtype=d.dtype)
         self.nccl_comm.allGather(d.data.ptr, recv.data.ptr, d.size, self._dtypes[d.dtype.name],
                                  self._cupy.cuda.get_current_stream().ptr)
         for out, part in zip(tensor_list, recv):
-            self._check(out, "all_gather")
             out._data[...] = part
         w = self._work("all_gather")
         return w if async_op else w.wait()
