@@ -63,7 +63,10 @@ class DistributedDataParallel(Module):
     start identical. bucket_cap_mb: size of the gradient buckets (MB); smaller buckets
     start communicating earlier, larger ones pay the per-message latency less often.
     broadcast_buffers: copy rank 0's buffers (e.g. BatchNorm running statistics) to all
-    ranks at every training-mode forward, as torch does."""
+    ranks at every training-mode forward, as torch does. Move the model to its device
+    before wrapping it (the buckets live there), and wrap a module only once (the hooks
+    stay on its parameters). launched_during_backward and last_wait_s describe the last
+    backward: buckets started before it ended, and seconds spent waiting after it."""
 
     def __init__(self, module, bucket_cap_mb=4.0, broadcast_buffers=True):
         super().__init__()

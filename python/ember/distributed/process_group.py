@@ -72,6 +72,9 @@ def _abort(message, code=1):
     sys.stderr.write(f"ember.distributed: rank {rank}: {message}; aborting all ranks\n")
     sys.stderr.flush()
     sys.stdout.flush()
+    # Give the launcher a moment to forward what this rank printed: Abort tears the job
+    # down at once, and output still in the launcher's pipes would be lost with it.
+    time.sleep(0.5)
     MPI.COMM_WORLD.Abort(code)
 
 
