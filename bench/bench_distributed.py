@@ -27,8 +27,6 @@ ROOT = os.path.dirname(HERE)
 # ---------------------------------------------------------------- one rank (worker)
 
 def _build(model_name):
-    import numpy as np
-
     import ember
     from ember import nn
 
@@ -62,7 +60,7 @@ def _build(model_name):
         from _models import SGD
         opt_cls = lambda params: SGD(params, lr=0.01)  # noqa: E731
     kind = ("real ops" if real_ops else "matmul Linear + MSE") + (", SGD kernel" if real_opt else ", SGD from ops")
-    return model, loss_fn, opt_cls, real_ops, kind, np
+    return model, loss_fn, opt_cls, real_ops, kind
 
 
 def worker(args):
@@ -81,7 +79,7 @@ def worker(args):
         if rank == 0:
             print(json.dumps({"skip": f"{args.model}: conv kernels not present"}))
         return 0
-    model, loss_fn, opt_cls, real_ops, kind, _ = built
+    model, loss_fn, opt_cls, real_ops, kind = built
     ember.manual_seed(0)
     net = dist.DistributedDataParallel(model, bucket_cap_mb=args.bucket_cap_mb) if dist else model
     opt = opt_cls(net.parameters())

@@ -33,7 +33,6 @@ import contextlib
 import numpy as np
 
 from .. import autograd
-from ..autograd import no_grad
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import process_group as pg
