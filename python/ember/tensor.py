@@ -283,7 +283,7 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if not callable(hook):
             raise TypeError(f"hook must be callable, got {type(hook).__name__}")
-        if self._post_accumulate_grad_hooks is None:
+        if getattr(self, "_post_accumulate_grad_hooks", None) is None:
             self._post_accumulate_grad_hooks = {}
         handle = autograd.RemovableHandle(self._post_accumulate_grad_hooks)
         self._post_accumulate_grad_hooks[handle.id] = hook
