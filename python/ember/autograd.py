@@ -42,6 +42,19 @@ class enable_grad(contextlib.ContextDecorator):
         return False
 
 
+class RemovableHandle:
+    """Returned by hook registrations; remove() unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks, self.id = hooks, RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+
 class Context:
     """Scratch space an op's forward leaves for its backward."""
 
@@ -112,8 +125,30 @@ def _topological_order(root):
     return order[::-1]  # root first
 
 
+def queue_callback(fn):
+    """Run fn() once when the backward pass now running has finished (torch's
+    Variable._execution_engine.queue_callback); e.g. a post-accumulate-grad hook uses it
+    to act once all of this backward's gradients are in."""
+    queue = getattr(_state, "callbacks", None)
+    if queue is None:
+        raise RuntimeError("queue_callback can only be called during a backward pass")
+    queue.append(fn)
+
+
 def backward(tensor, gradient=None, retain_graph=False):
-    """Accumulate d(tensor)/d(leaf) * gradient into every leaf's .grad."""
+    """Accumulate d(tensor)/d(leaf) * gradient into every leaf's .grad, then run the
+    callbacks queued during it (queue_callback)."""
+    outer = getattr(_state, "callbacks", None)
+    _state.callbacks = queue = []
+    try:
+        _backward(tensor, gradient, retain_graph)
+        while queue:
+            queue.pop(0)()
+    finally:
+        _state.callbacks = outer
+
+
+def _backward(tensor, gradient, retain_graph):
     from .tensor import Tensor
     from . import functional as F
 
@@ -176,3 +211,7 @@ def _accumulate(t, g, handed_out):
         t.grad = g
     else:
         t.grad = F.add(t.grad, g)
+    hooks = getattr(t, "_post_accumulate_grad_hooks", None)  # (unset on tensors copied slot by slot)
+    if hooks:
+        for hook in tuple(hooks.values()):
+            hook(t)

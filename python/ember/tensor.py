@@ -61,13 +61,15 @@ def _check_same_device(op, *tensors):
 
 
 class Tensor:
-    __slots__ = ("_data", "requires_grad", "grad", "_node", "_retains_grad", "__weakref__")
+    __slots__ = ("_data", "requires_grad", "grad", "_node", "_retains_grad", "_post_accumulate_grad_hooks",
+                 "__weakref__")
     __array_priority__ = 1000  # so ndarray <op> Tensor defers to Tensor's reflected ops
 
     def __init__(self, data, dtype=None, device="cpu", requires_grad=False):
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         self._data, self.requires_grad, self.grad = t._data, t.requires_grad, None
         self._node, self._retains_grad = None, False
+        self._post_accumulate_grad_hooks = None
 
     @classmethod
     def _wrap(cls, arr, requires_grad=False):
@@ -77,6 +79,7 @@ class Tensor:
         t.grad = None
         t._node = None
         t._retains_grad = False
+        t._post_accumulate_grad_hooks = None
         return t
 
     @classmethod
@@ -271,6 +274,21 @@ class Tensor:
 
     def retain_grad(self):
         self._retains_grad = True
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(tensor) each time backward has accumulated a gradient into this leaf's
+        .grad (as torch's). Returns a handle whose remove() unregisters it."""
+        if not self.is_leaf:
+            raise RuntimeError("post accumulate grad hooks can only be registered on leaf tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        if getattr(self, "_post_accumulate_grad_hooks", None) is None:
+            self._post_accumulate_grad_hooks = {}
+        handle = autograd.RemovableHandle(self._post_accumulate_grad_hooks)
+        self._post_accumulate_grad_hooks[handle.id] = hook
+        return handle
 
     def _check_inplace(self, op):
         if self.requires_grad and autograd.is_grad_enabled():

@@ -58,7 +58,7 @@ class DataLoader:
     drop_last drops a final short batch."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None,
-                 num_workers=0):
+                 num_workers=0, sampler=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
         if num_workers != 0:
@@ -72,12 +72,19 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn or default_collate
         self.generator = generator
+        # ---- sampler= (added for ember.distributed.DistributedSampler): any iterable of
+        # indices with __len__; mutually exclusive with shuffle, as in torch.
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        self.sampler = sampler
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self):
+        if self.sampler is not None:
+            return np.asarray(list(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
