@@ -80,7 +80,7 @@ void matmul(const TensorView& a, const TensorView& b, const TensorView& out, boo
   EMBER_CHECK(out.shape[o] == M && out.shape[o + 1] == N, op, ": out shape ", out.shape_str(), " expected (",
               M, ", ", N, ")");
   for (const TensorView* t : {&a, &b, &out})
-    EMBER_CHECK(t->strides[o + 1] == 1 || t->shape[o + 1] <= 1, op,
+    EMBER_CHECK(t->strides[o + 1] == 1 || t->shape[o + 1] <= 1 || t->numel() == 0, op,
                 ": the last dim of every operand must be contiguous (stride 1), got shape ", t->shape_str());
   const int64_t batch = o ? out.shape[0] : 1;
   if (o) {
