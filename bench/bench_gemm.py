@@ -12,13 +12,22 @@ the GEMM, not the Python wrapper; the `@` row shows the wrapper's overhead.
 """
 import argparse
 import os
+import sys
 import time
 
-import numpy as np
+# NumPy's OpenBLAS reads its thread count at import: match --threads (default 2) first.
+_thr = next((sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--threads"), "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _thr)
 
-import ember
+import numpy as np  # noqa: E402
 
-PEAK_GFLOPS = 220.0  # fp32, 2 cores x 2 AVX-512 FMA units
+import ember  # noqa: E402
+
+# fp32 peak of the 2 cores: 2 x (2 AVX-512 FMA units x 16 lanes x 2 flops) x clock. The
+# clock under KVM is not reported; one core's micro-kernel alone reaches ~200 GFLOP/s
+# (CPU time), so the clock is >= 3.1 GHz and the 2-core peak ~400 GFLOP/s. (The project
+# brief's ~220 GFLOP/s figure is one core's.) Override with --peak.
+PEAK_GFLOPS = 400.0
 
 
 def shapes(quick):
@@ -36,16 +45,20 @@ def shapes(quick):
     return rows
 
 
-def median_time(fn, repeat, min_time=0.2):
-    for _ in range(2):
-        fn()
-    times = []
+def time_side_by_side(fns, repeat, min_time=0.3):
+    """Median and best time of each fn, calling them in interleaved rounds so a burst of
+    load from other processes hits all contenders alike."""
+    for f in fns:
+        f()
+        f()
+    times = [[] for _ in fns]
     t_start = time.perf_counter()
-    while len(times) < repeat or (time.perf_counter() - t_start < min_time and len(times) < 200):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    while len(times[0]) < repeat or (time.perf_counter() - t_start < min_time and len(times[0]) < 500):
+        for f, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+    return [(float(np.median(ts)), float(np.min(ts))) for ts in times]
 
 
 def main():
@@ -55,14 +68,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--peak", type=float, default=PEAK_GFLOPS, help="GFLOP/s the 'of peak' column divides by")
     args = ap.parse_args()
     dt = np.dtype(args.dtype)
     ember.set_num_threads(args.threads)
-    try:
-        import threadpoolctl
-        threadpoolctl.threadpool_limits(args.threads)
-    except ImportError:
-        pass
     torch = None
     if not args.no_torch:
         try:
@@ -75,7 +84,7 @@ def main():
     print(f"# ember GEMM bench: {args.threads} threads, cpu path {ember.cpu_isa()}, dtype {dt.name}, "
           f"numpy {np.__version__}, torch {torch.__version__ if torch else '-'}, env {env}")
     head = (f"{'shape':<15} {'M':>6} {'N':>5} {'K':>5} {'ta':>2} {'tb':>2} | {'ember GF/s':>10} {'of peak':>7} "
-            f"| {'numpy GF/s':>10} {'torch GF/s':>10} | {'np/ember':>8} {'torch/ember':>11}")
+            f"| {'numpy GF/s':>10} {'torch GF/s':>10} | {'np/ember':>8} {'(best)':>6} {'torch/ember':>11}")
     print(head)
     print("-" * len(head))
     for label, M, N, K, ta, tb in shapes(args.quick):
@@ -85,23 +94,23 @@ def main():
         opa = a.T if ta else a
         opb = b.T if tb else b
         np_out = np.empty((M, N), dt)
-        f_e = lambda: ember._C.matmul(a, b, out, ta, tb, 1.0, 0.0)
-        f_n = lambda: np.matmul(opa, opb, out=np_out)
-        flops = 2.0 * M * N * K
-        t_e = median_time(f_e, args.repeat)
-        t_n = median_time(f_n, args.repeat)
-        t_t = None
+        fns = [lambda: ember._C.matmul(a, b, out, ta, tb, 1.0, 0.0),
+               lambda: np.matmul(opa, opb, out=np_out)]
         if torch is not None:
             ta_t, tb_t = torch.from_numpy(opa), torch.from_numpy(opb)
             t_out = torch.empty((M, N), dtype=ta_t.dtype)
-            t_t = median_time(lambda: torch.matmul(ta_t, tb_t, out=t_out), args.repeat)
+            fns.append(lambda: torch.matmul(ta_t, tb_t, out=t_out))
+        res = time_side_by_side(fns, args.repeat)
+        (t_e, b_e), (t_n, b_n) = res[0], res[1]
+        t_t = res[2][0] if torch is not None else None
         err = np.abs(out - opa.astype(np.float64) @ opb.astype(np.float64)).max()
-        assert err < 1e-2 * np.sqrt(K), (label, err)
+        assert err < 1e-3 * np.sqrt(K) * max(1.0, np.abs(out).max()), (label, err)
+        flops = 2.0 * M * N * K
         g_e, g_n = flops / t_e / 1e9, flops / t_n / 1e9
         g_t = flops / t_t / 1e9 if t_t else float("nan")
         rt = f"{t_t / t_e:>11.2f}" if t_t else f"{'-':>11}"
-        print(f"{label:<15} {M:>6} {N:>5} {K:>5} {int(ta):>2} {int(tb):>2} | {g_e:>10.1f} {g_e / PEAK_GFLOPS:>7.0%} "
-              f"| {g_n:>10.1f} {g_t:>10.1f} | {t_n / t_e:>8.2f} {rt}", flush=True)
+        print(f"{label:<15} {M:>6} {N:>5} {K:>5} {int(ta):>2} {int(tb):>2} | {g_e:>10.1f} {g_e / args.peak:>7.0%} "
+              f"| {g_n:>10.1f} {g_t:>10.1f} | {t_n / t_e:>8.2f} {b_n / b_e:>6.2f} {rt}", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include "../check.h"
 #include "../ops.h"
 #include "dispatch.h"

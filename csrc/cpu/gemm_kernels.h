@@ -145,6 +145,12 @@ void ukernel(int64_t kc, const T* __restrict a, int64_t a_step, const T* __restr
   for (int i = 0; i < MRK; ++i)
 #pragma GCC unroll 8
     for (int v = 0; v < NVK; ++v) acc[i][v] = VT::zero();
+  // C is touched once per tile: start its lines on the way while the FMAs run.
+#pragma GCC unroll 16
+  for (int i = 0; i < MRK; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NVK * W - 1, 1, 3);
+  }
 
   if constexpr (A_RS1) {
     for (int64_t k = 0; k < kc; ++k) {
@@ -235,62 +241,123 @@ const KernelTable<T>& kernels() {
 }
 
 // ---------------------------------------------------------------- packing
-// A block rows [0, mc) x depth [0, kc) of op(A) (a points at its first element) into
-// MR-row tiles: tile t holds kc columns of MR values, rows past mc zero.
+// pack_rows_transposed: R source rows (row r at src + r * ld, contiguous along k) into
+// dst[k * P + r], k < kc, rows R..P-1 zero. This is the transposing copy both packers
+// need: A's rows into an MR-wide tile, and B^T's rows into an NR-wide panel.
+#if EMBER_GEMM_ISA >= 1
+// 8 x 8 float and 4 x 4 double register transposes (AVX), used on both SIMD paths.
+inline void transpose8(__m256 r[8]) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+inline void transpose4(__m256d r[4]) {
+  __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+alignas(32) static const int32_t kPackMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// One B x B block per step (B = 8 floats or 4 doubles): load B rows of B k-values,
+// transpose, store B k-rows of B values (masked where the block sticks out past P).
+template <class T>
+void pack_rows_transposed(const T* src, int64_t ld, int R, int P, int64_t kc, T* dst) {
+  constexpr int B = std::is_same<T, float>::value ? 8 : 4;
+  using V = std::conditional_t<std::is_same<T, float>::value, __m256, __m256d>;
+  auto load = [](const T* p) {
+    if constexpr (B == 8) return _mm256_loadu_ps(p); else return _mm256_loadu_pd(p);
+  };
+  auto zero = [] {
+    if constexpr (B == 8) return _mm256_setzero_ps(); else return _mm256_setzero_pd();
+  };
+  const int64_t kfull = kc / B * B;
+  for (int r0 = 0; r0 < P; r0 += B) {
+    const int w = std::min(B, P - r0);  // lanes stored
+    const int live = std::max(0, std::min(B, R - r0));  // rows read
+    const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kPackMask + 8 - w * (8 / B)));
+    for (int64_t k0 = 0; k0 < kfull; k0 += B) {
+      V v[B];
+      for (int q = 0; q < B; ++q) v[q] = q < live ? load(src + (r0 + q) * ld + k0) : zero();
+      if constexpr (B == 8) transpose8(v); else transpose4(v);
+      T* d = dst + k0 * P + r0;
+      if (w == B) {
+        for (int q = 0; q < B; ++q) {
+          if constexpr (B == 8) _mm256_storeu_ps(d + q * P, v[q]); else _mm256_storeu_pd(d + q * P, v[q]);
+        }
+      } else {
+        for (int q = 0; q < B; ++q) {
+          if constexpr (B == 8) _mm256_maskstore_ps(d + q * P, m, v[q]); else _mm256_maskstore_pd(d + q * P, m, v[q]);
+        }
+      }
+    }
+    for (int64_t k = kfull; k < kc; ++k)
+      for (int q = 0; q < w; ++q) dst[k * P + r0 + q] = q < live ? src[(r0 + q) * ld + k] : T(0);
+  }
+}
+#else
+template <class T>
+void pack_rows_transposed(const T* src, int64_t ld, int R, int P, int64_t kc, T* dst) {
+  for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+    const int64_t k1 = std::min<int64_t>(k0 + 8, kc);
+    for (int r = 0; r < P; ++r)
+      for (int64_t k = k0; k < k1; ++k) dst[k * P + r] = r < R ? src[r * ld + k] : T(0);
+  }
+}
+#endif
+
+// A block rows [0, rows) x depth [0, kc) of op(A) (a points at its first element) into
+// one MR-row tile: kc columns of MR values, rows past `rows` zero.
 //   trans: element (i, k) at a[k * lda + i]; else a[i * lda + k].
 template <class T>
 void pack_a_tile(bool trans, const T* a, int64_t lda, int rows, int64_t kc, T* dst) {
   constexpr int MR = Cfg<T>::MR;
-  if (trans) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* src = a + k * lda;
-      T* d = dst + k * MR;
-      int i = 0;
-      for (; i < rows; ++i) d[i] = src[i];
-      for (; i < MR; ++i) d[i] = T(0);
-    }
-  } else {
-    // Row by row: reads stream along k; writes stride MR (each tile row is a column here).
-    for (int i = 0; i < rows; ++i) {
-      const T* src = a + i * lda;
-      for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
-    }
-    for (int i = rows; i < MR; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
+  if (!trans) {
+    pack_rows_transposed(a, lda, rows, MR, kc, dst);
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* src = a + k * lda;
+    T* d = dst + k * MR;
+    int i = 0;
+    for (; i < rows; ++i) d[i] = src[i];
+    for (; i < MR; ++i) d[i] = T(0);
   }
 }
 
-// B block depth [0, kc) x cols [0, cols) of op(B) into one NR-wide panel: kc rows of NR
-// values, cols past `cols` zero.   trans: element (k, j) at b[j * ldb + k]; else b[k * ldb + j].
+// B block depth [0, kc) x cols [0, cols) of op(B) into one panel of width P (NR, or the
+// whole vectors covering `cols` for the last panel): kc rows of P values, zero past cols.
+//   trans: element (k, j) at b[j * ldb + k]; else b[k * ldb + j].
 template <class T>
-void pack_b_panel(bool trans, const T* b, int64_t ldb, int64_t kc, int cols, T* dst) {
-  constexpr int NR = Cfg<T>::NV * Vec<T>::W;
-  if (!trans) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* src = b + k * ldb;
-      T* d = dst + k * NR;
-      if (cols == NR) {
-        std::memcpy(d, src, sizeof(T) * NR);
-      } else {
-        int j = 0;
-        for (; j < cols; ++j) d[j] = src[j];
-        for (; j < NR; ++j) d[j] = T(0);
-      }
-    }
-  } else {
-    // b^T: column j of the panel is row j of b, contiguous along k. Go in blocks of 8 k
-    // so each source line is used for several writes while it is hot.
-    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
-      const int64_t k1 = std::min<int64_t>(k0 + 8, kc);
-      for (int j = 0; j < cols; ++j) {
-        const T* src = b + j * ldb;
-        for (int64_t k = k0; k < k1; ++k) dst[k * NR + j] = src[k];
-      }
-      for (int j = cols; j < NR; ++j)
-        for (int64_t k = k0; k < k1; ++k) dst[k * NR + j] = T(0);
-    }
+void pack_b_panel(bool trans, const T* b, int64_t ldb, int64_t kc, int cols, int P, T* dst) {
+  if (trans) {
+    pack_rows_transposed(b, ldb, cols, P, kc, dst);
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* src = b + k * ldb;
+    T* d = dst + k * P;
+    std::memcpy(d, src, sizeof(T) * cols);
+    for (int j = cols; j < P; ++j) d[j] = T(0);
   }
 }
+
+inline int panel_width(int cols, int W) { return (cols + W - 1) / W * W; }
 
 // ---------------------------------------------------------------- workspace
 // Packing buffers, reused across calls: one growing, 64-byte-aligned block per thread.
@@ -409,10 +476,10 @@ void compute_block(const BlockArgs<T>& g, int64_t t0, int64_t t1, int64_t p0, in
       int64_t b_step;
       if (g.b_packed) {
         bp = g.b + p * g.kc * NR;
-        b_step = NR;
+        b_step = panel_width(cols, W);
       } else if (cols < NR) {
         bp = g.b_edge;
-        b_step = NR;
+        b_step = panel_width(cols, W);
       } else {
         bp = g.b + p * NR;
         b_step = g.ldb;
@@ -432,7 +499,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  constexpr int MR = Cfg<T>::MR, NR = Cfg<T>::NV * Vec<T>::W, KC = Cfg<T>::KC, NCB = Cfg<T>::NCB;
+  constexpr int MR = Cfg<T>::MR, W = Vec<T>::W, NR = Cfg<T>::NV * W, KC = Cfg<T>::KC, NCB = Cfg<T>::NCB;
   const Plan plan = gemm_plan<T>(ta, tb, M, N, K, max_threads);
   const int nt = plan.nt;
   const int64_t mc3 = plan.mc3, kc_max = std::min<int64_t>(K, KC);
@@ -489,11 +556,12 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           if (plan.pack_b) {
             for (int64_t q = q0; q < q1; ++q) {
               const int cols = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
-              pack_b_panel(tb, b_src(n0 + q * NR), ldb, kc, cols, bb + q * kc * NR);
+              pack_b_panel(tb, b_src(n0 + q * NR), ldb, kc, cols, panel_width(cols, W), bb + q * kc * NR);
             }
           } else if (nc % NR && q1 == ceil_div(nc, NR) && q0 < q1) {
             const int64_t q = q1 - 1;
-            pack_b_panel(tb, b_src(n0 + q * NR), ldb, kc, static_cast<int>(nc - q * NR), eb);
+            const int cols = static_cast<int>(nc - q * NR);
+            pack_b_panel(tb, b_src(n0 + q * NR), ldb, kc, cols, panel_width(cols, W), eb);
           }
         };
         if (plan.split_n) {
