@@ -51,6 +51,7 @@ def test_kernel_odd_sizes_all_transposes(isa, dtype):
     (300, 1600, 800),  # several B blocks (NCB) and KC blocks, columns split across threads
     (5000, 32, 9),     # im2col-like: tall, narrow, tiny K; rows split across threads
     (64, 130, 3136),   # linear layer forward shape with a partial panel
+    (600, 900, 500),   # rows split across threads, packed A, a short last KC block
 ])
 @pytest.mark.parametrize("trans", [(False, False), (True, True)])
 def test_kernel_blocking_edges(shape, trans):

@@ -401,7 +401,7 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 struct Plan {
   bool pack_a, pack_b;
   int nt;        // threads
-  bool split_n;  // threads split the columns (each packs its own B) or the rows (B shared)
+  bool split_n;  // threads split the columns (A shared) or the rows (each packs all of B)
   int64_t mc3;   // rows of A per outer block
 };
 
@@ -436,6 +436,8 @@ Plan gemm_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int max_thread
 template <class T>
 struct BlockArgs {
   const T* a;  // packed block, or op(A)'s element (m0, k0) in place
+  int64_t a_tile_stride;  // packed: elements between tiles (fixed across k blocks, so
+                          // threads packing the next block never overlap another's tiles)
   bool a_packed, ta;
   int64_t lda;
   const T* b;  // packed block (panel stride kc*NR), or op(B)'s element (k0, n0) in place
@@ -458,7 +460,7 @@ void compute_block(const BlockArgs<T>& g, int64_t t0, int64_t t1, int64_t p0, in
     int64_t a_step;
     bool rs1;
     if (g.a_packed) {
-      at = g.a + t * g.kc * MR;
+      at = g.a + t * g.a_tile_stride;
       a_step = MR;
       rs1 = true;
     } else if (g.ta) {
@@ -504,8 +506,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   const int nt = plan.nt;
   const int64_t mc3 = plan.mc3, kc_max = std::min<int64_t>(K, KC);
   const int64_t ncb = std::min<int64_t>(ceil_div(N, NR) * NR, NCB);
-  // Workspace (the calling thread's): shared A block, then per thread a B block and an
-  // edge panel. In row-split mode thread 0's B block is the shared one.
+  // Workspace (the calling thread's): the A block (shared), then per thread a B block and
+  // an edge panel.
   const size_t a_elems = plan.pack_a ? size_t(ceil_div(std::min(M, mc3), MR) * MR * kc_max) : 0;
   const size_t b_elems = plan.pack_b ? size_t(ncb * kc_max) : 0;
   const size_t e_elems = size_t(NR * kc_max);
@@ -539,13 +541,18 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         g.alpha = alpha;
         g.beta = k0 == 0 ? beta : T(1);
         const T* a_src = ta ? A + k0 * lda + m0 : A + m0 * lda + k0;
+        // This thread's A tiles: all of them when it owns columns, its share when it owns rows.
+        const int64_t t0 = tiles * tid / nthr, t1 = tiles * (tid + 1) / nthr;
         if (plan.pack_a) {
-          for (int64_t t = tiles * tid / nthr; t < tiles * (tid + 1) / nthr; ++t) {
+          // Packed cooperatively, each thread its share; with split columns every thread
+          // reads every tile, so wait until all are packed.
+          for (int64_t t = t0; t < t1; ++t) {
             const int rows = static_cast<int>(std::min<int64_t>(MR, mc - t * MR));
-            pack_a_tile(ta, ta ? a_src + t * MR : a_src + t * MR * lda, lda, rows, kc, a_buf + t * kc * MR);
+            pack_a_tile(ta, ta ? a_src + t * MR : a_src + t * MR * lda, lda, rows, kc, a_buf + t * kc_max * MR);
           }
-          barrier();
+          if (plan.split_n) barrier();
           g.a = a_buf;
+          g.a_tile_stride = kc_max * MR;
         } else {
           g.a = a_src;
         }
@@ -579,24 +586,22 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
             compute_block(g, 0, tiles, 0, np);
           }
         } else {
+          // Rows split: each thread packs every B panel for itself. That repeats B's
+          // packing per thread (1/rows of the work) but needs no barrier, which matters
+          // when the other core is busy.
           for (int64_t n0 = 0; n0 < N; n0 += ncb) {
             const int64_t nc = std::min(ncb, N - n0);
             const int64_t np = ceil_div(nc, NR);
-            if (plan.pack_b) {
-              prepare_b(n0, nc, np * tid / nthr, np * (tid + 1) / nthr, b_buf(0), nullptr);
-              barrier();
-            } else {
-              prepare_b(n0, nc, 0, np, nullptr, e_buf(tid));
-            }
-            g.b = plan.pack_b ? b_buf(0) : b_src(n0);
+            if (t0 == t1) break;
+            prepare_b(n0, nc, 0, np, b_buf(tid), e_buf(tid));
+            g.b = plan.pack_b ? b_buf(tid) : b_src(n0);
             g.b_edge = e_buf(tid);
             g.ncols = nc;
             g.c = C + m0 * ldc + n0;
-            compute_block(g, tiles * tid / nthr, tiles * (tid + 1) / nthr, 0, np);
-            if (plan.pack_b) barrier();
+            compute_block(g, t0, t1, 0, np);
           }
         }
-        if (plan.pack_a) barrier();
+        if (plan.pack_a && plan.split_n) barrier();  // before the A block is repacked
       }
     }
   };
