@@ -396,6 +396,13 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
 }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Split n into the fewest blocks of at most `cap` (a multiple of `unit`), all about the
+// same size (a multiple of `unit`); returns the block size.
+inline int64_t even_block(int64_t n, int64_t cap, int64_t unit) {
+  if (n <= 0) return cap;
+  const int64_t nblocks = ceil_div(n, cap);
+  return std::min(cap, ceil_div(ceil_div(n, nblocks), unit) * unit);
+}
 
 // The choices for one call, made once from the shape.
 struct Plan {
@@ -504,7 +511,10 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   constexpr int MR = Cfg<T>::MR, W = Vec<T>::W, NR = Cfg<T>::NV * W, KC = Cfg<T>::KC, NCB = Cfg<T>::NCB;
   const Plan plan = gemm_plan<T>(ta, tb, M, N, K, max_threads);
   const int nt = plan.nt;
-  const int64_t mc3 = plan.mc3, kc_max = std::min<int64_t>(K, KC);
+  // Depth blocks of equal size (a multiple of 8, at most KC): a short last block would
+  // cost a full pass over C for little work.
+  const int64_t mc3 = plan.mc3;
+  const int64_t kc_max = std::min<int64_t>(KC, (ceil_div(K, ceil_div(K, KC)) + 7) / 8 * 8);
   const int64_t ncb = std::min<int64_t>(ceil_div(N, NR) * NR, NCB);
   // Workspace (the calling thread's): the A block (shared), then per thread a B block and
   // an edge panel.
@@ -527,8 +537,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     for (int64_t m0 = 0; m0 < M; m0 += mc3) {
       const int64_t mc = std::min(mc3, M - m0);
       const int64_t tiles = ceil_div(mc, MR);
-      for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        const int64_t kc = std::min<int64_t>(KC, K - k0);
+      for (int64_t k0 = 0; k0 < K; k0 += kc_max) {
+        const int64_t kc = std::min<int64_t>(kc_max, K - k0);
         BlockArgs<T> g;
         g.ta = ta;
         g.lda = lda;
@@ -575,8 +585,9 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           // this thread's columns, whole panels
           const int64_t panels = ceil_div(N, NR);
           const int64_t nb = std::min(N, panels * tid / nthr * NR), ne = std::min(N, panels * (tid + 1) / nthr * NR);
-          for (int64_t n0 = nb; n0 < ne; n0 += ncb) {
-            const int64_t nc = std::min(ncb, ne - n0);
+          const int64_t nstep = even_block(ne - nb, ncb, NR);
+          for (int64_t n0 = nb; n0 < ne; n0 += nstep) {
+            const int64_t nc = std::min(nstep, ne - n0);
             const int64_t np = ceil_div(nc, NR);
             prepare_b(n0, nc, 0, np, b_buf(tid), e_buf(tid));
             g.b = plan.pack_b ? b_buf(tid) : b_src(n0);
@@ -589,8 +600,9 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           // Rows split: each thread packs every B panel for itself. That repeats B's
           // packing per thread (1/rows of the work) but needs no barrier, which matters
           // when the other core is busy.
-          for (int64_t n0 = 0; n0 < N; n0 += ncb) {
-            const int64_t nc = std::min(ncb, N - n0);
+          const int64_t nstep = even_block(N, ncb, NR);
+          for (int64_t n0 = 0; n0 < N; n0 += nstep) {
+            const int64_t nc = std::min(nstep, N - n0);
             const int64_t np = ceil_div(nc, NR);
             if (t0 == t1) break;
             prepare_b(n0, nc, 0, np, b_buf(tid), e_buf(tid));
