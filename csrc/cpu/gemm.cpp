@@ -1,78 +1,122 @@
-// GEMM: C (M,N) = alpha * op(A) @ op(B) + beta * C.
-// (A straightforward cache-friendly loop; the packed BLIS-style kernel replaces it.)
+// GEMM: C (M,N) = alpha * op(A) @ op(B) + beta * C, row-major, float32 and float64.
+//
+// The BLIS-style kernel (packing, cache blocking, register-blocked micro-kernels,
+// OpenMP) lives in gemm_kernels.h and is compiled here once per SIMD path; `isa()`
+// picks the path at each call. matmul (the op) loops over a batch, in parallel across
+// matrices when each is too small to split.
 #include "gemm.h"
-#include <vector>
+#include <immintrin.h>
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
 #include "../check.h"
 #include "../ops.h"
 #include "dispatch.h"
 
 namespace ember::cpu {
+
+namespace isa_scalar {
+#define EMBER_GEMM_ISA 0
+#include "gemm_kernels.h"
+#undef EMBER_GEMM_ISA
+}  // namespace isa_scalar
+namespace isa_avx2 {
+EMBER_AVX2_BEGIN
+#define EMBER_GEMM_ISA 1
+#include "gemm_kernels.h"
+#undef EMBER_GEMM_ISA
+EMBER_ISA_END
+}  // namespace isa_avx2
+namespace isa_avx512 {
+EMBER_AVX512_BEGIN
+#define EMBER_GEMM_ISA 2
+#include "gemm_kernels.h"
+#undef EMBER_GEMM_ISA
+EMBER_ISA_END
+}  // namespace isa_avx512
+
 namespace {
 
 template <class T>
-void gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-              const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  parallel_for(M, std::max<int64_t>(1, 4096 / std::max<int64_t>(N * K, 1)), [&](int64_t m0, int64_t m1) {
-    std::vector<T> row(static_cast<size_t>(N));
-    for (int64_t m = m0; m < m1; ++m) {
-      std::fill(row.begin(), row.end(), T(0));
-      for (int64_t k = 0; k < K; ++k) {
-        T a = ta ? A[k * lda + m] : A[m * lda + k];
-        if (!tb) {
-          const T* b = B + k * ldb;
-          for (int64_t n = 0; n < N; ++n) row[n] += a * b[n];
-        } else {
-          for (int64_t n = 0; n < N; ++n) row[n] += a * B[n * ldb + k];
-        }
-      }
-      T* c = C + m * ldc;
-      for (int64_t n = 0; n < N; ++n) c[n] = alpha * row[n] + (beta == T(0) ? T(0) : beta * c[n]);
-    }
-  });
+void gemm_any(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+              int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
+  switch (isa()) {
+    case Isa::avx512: isa_avx512::gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads); break;
+    case Isa::avx2: isa_avx2::gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads); break;
+    default: isa_scalar::gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+  }
 }
+
+int default_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
 }  // namespace
 
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, default_threads());
 }
 void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
            const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, default_threads());
 }
 
+// a (B,M,K) or (B,K,M) when trans_a; b (B,K,N) or (B,N,K) when trans_b; out (B,M,N).
+// 2-D operands are a batch of one; a batch stride of 0 broadcasts that operand.
 void matmul(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_a, bool trans_b,
             double alpha, double beta) {
   const char* op = "matmul";
+  check_float(a, op, "a");
   check_same_dtype(a, b, op);
   check_same_dtype(a, out, op);
-  check_float(a, op, "a");
   EMBER_CHECK(a.ndim == b.ndim && a.ndim == out.ndim && (a.ndim == 2 || a.ndim == 3), op,
               ": a, b and out must all be 2-D or all 3-D, got ", a.shape_str(), ", ", b.shape_str(), ", ",
               out.shape_str());
   const int o = a.ndim - 2;
   const int64_t M = trans_a ? a.shape[o + 1] : a.shape[o], K = trans_a ? a.shape[o] : a.shape[o + 1];
   const int64_t Kb = trans_b ? b.shape[o + 1] : b.shape[o], N = trans_b ? b.shape[o] : b.shape[o + 1];
-  EMBER_CHECK(K == Kb, op, ": inner dimensions differ, ", a.shape_str(), " @ ", b.shape_str());
-  EMBER_CHECK(out.shape[o] == M && out.shape[o + 1] == N, op, ": out shape ", out.shape_str(), " expected (", M,
-              ", ", N, ")");
+  EMBER_CHECK(K == Kb, op, ": inner dimensions differ, ", a.shape_str(), (trans_a ? "^T" : ""), " @ ",
+              b.shape_str(), (trans_b ? "^T" : ""));
+  EMBER_CHECK(out.shape[o] == M && out.shape[o + 1] == N, op, ": out shape ", out.shape_str(), " expected (",
+              M, ", ", N, ")");
   for (const TensorView* t : {&a, &b, &out})
-    EMBER_CHECK(t->strides[o + 1] == 1 || t->shape[o + 1] <= 1, op, ": the last dim of every operand must be contiguous");
+    EMBER_CHECK(t->strides[o + 1] == 1 || t->shape[o + 1] <= 1 || t->numel() == 0, op,
+                ": the last dim of every operand must be contiguous (stride 1), got shape ", t->shape_str());
   const int64_t batch = o ? out.shape[0] : 1;
   if (o) {
     EMBER_CHECK((a.shape[0] == batch || a.strides[0] == 0) && (b.shape[0] == batch || b.strides[0] == 0), op,
-                ": batch sizes differ");
+                ": batch sizes differ, ", a.shape_str(), ", ", b.shape_str(), " -> ", out.shape_str());
+    EMBER_CHECK(out.strides[0] != 0 || batch <= 1 || M * N == 0, op, ": out must not broadcast over the batch");
   }
-  auto ld = [o](const TensorView& t) { return t.shape[o + 1] <= 1 ? std::max<int64_t>(t.strides[o], t.shape[o + 1]) : t.strides[o]; };
-  for (int64_t i = 0; i < batch; ++i) {
-    EMBER_DISPATCH_FLOAT(a.dtype, op, {
-      const T* pa = a.ptr<T>() + (o ? i * a.strides[0] : 0);
-      const T* pb = b.ptr<T>() + (o ? i * b.strides[0] : 0);
-      T* pc = out.ptr<T>() + (o ? i * out.strides[0] : 0);
-      gemm_ref<T>(trans_a, trans_b, M, N, K, static_cast<T>(alpha), pa, ld(a), pb, ld(b), static_cast<T>(beta), pc, ld(out));
-    });
-  }
+  // Row stride; a matrix with one column may report any stride there.
+  auto ld = [o](const TensorView& t) {
+    return t.shape[o + 1] <= 1 ? std::max<int64_t>(t.strides[o], 1) : t.strides[o];
+  };
+  if (batch == 0 || M == 0 || N == 0) return;
+  EMBER_DISPATCH_FLOAT(a.dtype, op, {
+    const T* pa = a.ptr<T>();
+    const T* pb = b.ptr<T>();
+    T* pc = out.ptr<T>();
+    const int64_t sa = o ? a.strides[0] : 0, sb = o ? b.strides[0] : 0, so = o ? out.strides[0] : 0;
+    const int64_t lda = ld(a), ldb = ld(b), ldc = ld(out);
+    const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+    const int threads = default_threads();
+    // Small matrices: one thread per matrix, matrices in parallel.
+    const double flops = 2.0 * M * N * K;
+    if (batch > 1 && threads > 1 && flops < 4e6) {
+      parallel_for(batch, std::max<int64_t>(1, static_cast<int64_t>(2e5 / std::max(flops, 1.0))),
+                   [&](int64_t b0, int64_t b1) {
+                     for (int64_t i = b0; i < b1; ++i)
+                       gemm_any<T>(trans_a, trans_b, M, N, K, al, pa + i * sa, lda, pb + i * sb, ldb, be,
+                                   pc + i * so, ldc, 1);
+                   });
+    } else {
+      for (int64_t i = 0; i < batch; ++i)
+        gemm_any<T>(trans_a, trans_b, M, N, K, al, pa + i * sa, lda, pb + i * sb, ldb, be, pc + i * so, ldc,
+                    threads);
+    }
+  });
 }
 
 }  // namespace ember::cpu

@@ -57,15 +57,28 @@ def _elementwise_rows(n):
     ]
 
 
-def _matmul_rows(sizes):
-    rows = []
+def _gemm_rows(quick):
+    """sgemm: square sizes and the GEMMs of a LeNet training step (batch 64), through the
+    kernel with its transpose flags (bench/bench_gemm.py has the full table)."""
     rng = np.random.default_rng(0)
-    for n in sizes:
-        a = rng.standard_normal((n, n)).astype(np.float32)
-        b = rng.standard_normal((n, n)).astype(np.float32)
-        ta, tb = ember.from_numpy(a), ember.from_numpy(b)
-        rows.append(("matmul", f"{n}x{n}x{n}", lambda ta=ta, tb=tb: ta @ tb, lambda a=a, b=b: a @ b, 12 * n * n,
-                     2 * n ** 3))
+    shapes = [("matmul", f"{n}^3", n, n, n, False, False) for n in ([64, 256] if quick else [128, 256, 512, 1024])]
+    if not quick:
+        shapes += [
+            ("matmul", "conv2 im2col", 64 * 14 * 14, 64, 288, False, False),
+            ("linear", "fc1 x@W^T", 64, 128, 3136, False, True),
+            ("linear", "fc1 dx g@W", 64, 3136, 128, False, False),
+            ("linear", "fc1 dW g^T@x", 128, 3136, 64, True, False),
+        ]
+    rows = []
+    for name, label, M, N, K, ta, tb in shapes:
+        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+        out, np_out = np.empty((M, N), np.float32), np.empty((M, N), np.float32)
+        opa, opb = (a.T if ta else a), (b.T if tb else b)
+        rows.append((name, label,
+                     lambda a=a, b=b, out=out, ta=ta, tb=tb: ember._C.matmul(a, b, out, ta, tb, 1.0, 0.0),
+                     lambda opa=opa, opb=opb, o=np_out: np.matmul(opa, opb, out=o),
+                     4 * (M * K + K * N + M * N), 2 * M * N * K))
     return rows
 
 
@@ -76,7 +89,7 @@ def run(ops=None, sizes=None, threads=None, repeat=None, quick=False):
     rows = []
     for n in sizes:
         rows += _elementwise_rows(n)
-    rows += _matmul_rows([64] if quick else [128, 256, 512])
+    rows += _gemm_rows(quick)
     if ops:
         rows = [r for r in rows if r[0] in ops or r[0].split()[0] in ops]
     print(f"ember bench: {platform.processor() or platform.machine()}, {ember.get_num_threads()} threads, "

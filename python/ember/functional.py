@@ -754,10 +754,26 @@ def _matmul_raw(a, b, ta, tb):
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
     dt = a.dtype
     out = _empty(batch + (M, N), dt, a.device)
+    if a.ndim == 2 and b.ndim == 2:
+        (da, ta), (db, tb) = _gemm_operand(a, ta), _gemm_operand(b, tb)
+        _kernels(a.device).matmul(da, db, out._data, ta, tb, 1.0, 0.0)
+        return out
     nb = int(np.prod(batch)) if batch else 1
     _kernels(a.device).matmul(_batch3(a, batch, nb), _batch3(b, batch, nb), out._data.reshape((nb, M, N)),
                               ta, tb, 1.0, 0.0)
     return out
+
+
+def _gemm_operand(t, trans):
+    """2-D t as (array, trans) for the kernel, read in place: rows may be strided, and a
+    column-major view (e.g. w.T) is passed as its transpose with the flag flipped.
+    Copied only when neither dim is contiguous."""
+    d = t._data
+    if d.strides[-1] == d.itemsize or d.shape[-1] <= 1:
+        return d, trans
+    if d.strides[-2] == d.itemsize or d.shape[-2] <= 1:
+        return d.T, not trans
+    return t.contiguous()._data, trans
 
 
 def _batch3(t, batch, nb):

@@ -51,3 +51,10 @@ def matmul(a, b, trans_a=False, trans_b=False):
     if trans_b:
         b = np.swapaxes(b, -1, -2)
     return a @ b
+
+
+# ---- linear (nn.functional.linear)
+def linear(x, weight, bias=None):
+    """x (..., in) @ weight (out, in)^T + bias (out,), in float64."""
+    y = _f64(x) @ _f64(weight).T
+    return y + _f64(bias) if bias is not None else y
