@@ -1,0 +1,411 @@
+// conv2d: forward, backward-data, backward-weight and backward-bias, NCHW, float32/float64.
+//
+//   x (N,C,H,W)  weight (K,C/G,R,S)  bias (K)  out (N,K,P,Q)   G = groups
+//
+// Three algorithms, chosen per shape (see choose_algo):
+//   pointwise  1x1, stride 1, no padding: out[n] = W @ x[n] is already a GEMM, (K,C) @ (C,H*W).
+//   im2col     everything else: col[n] (C*R*S, P*Q) = patches of x[n], then out[n] = W @ col[n],
+//              one GEMM (K/G, C/G*R*S) @ (C/G*R*S, P*Q) per group, written straight into NCHW.
+//   direct     stride 1, groups 1, C*R*S tiny (first layers, C = 1): a FIR filter over the
+//              padded image (conv2d_loops.h), since a GEMM with inner dimension 9 is all packing.
+// Backward data is W^T @ dy[n] (into a col buffer, then col2im), backward weight accumulates
+// dy[n] @ col[n]^T over the batch. All GEMMs go to ember::cpu::sgemm/dgemm, so a faster GEMM
+// speeds conv up unchanged.
+//
+// Threads: with at least as many images as threads, each thread takes whole images with its
+// own workspace and calls a single-threaded GEMM (no synchronization inside an image, the
+// col buffer stays in its core's cache). With fewer images (inference, N=1) the images go
+// one by one and the GEMM and im2col use all threads inside.
+//
+// Workspace: per-thread buffers that grow to the largest size seen and are never freed, so
+// steady-state training allocates nothing here.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include "../check.h"
+#include "../ops.h"
+#include "dispatch.h"
+#include "gemm.h"
+
+namespace ember::cpu {
+
+// ---- loops compiled per ISA ----
+namespace isa_scalar {
+#include "conv2d_loops.h"
+}
+namespace isa_avx2 {
+EMBER_AVX2_BEGIN
+#include "conv2d_loops.h"
+EMBER_ISA_END
+}
+namespace isa_avx512 {
+EMBER_AVX512_BEGIN
+#include "conv2d_loops.h"
+EMBER_ISA_END
+}
+
+#define CONV_ISA_CALL(fn, ...)                                      \
+  do {                                                              \
+    switch (isa()) {                                                \
+      case Isa::avx512: isa_avx512::fn(__VA_ARGS__); break;         \
+      case Isa::avx2: isa_avx2::fn(__VA_ARGS__); break;             \
+      default: isa_scalar::fn(__VA_ARGS__);                         \
+    }                                                               \
+  } while (0)
+
+namespace {
+
+// Contiguous, or empty (NumPy gives empty arrays arbitrary strides, e.g. all 0).
+inline void check_dense(const TensorView& t, const char* op, const char* arg) {
+  if (t.numel() != 0) check_contiguous(t, op, arg);
+}
+
+
+// A growable scratch buffer, 64-byte aligned; never shrinks.
+struct Workspace {
+  void* ptr = nullptr;
+  size_t cap = 0;
+  ~Workspace() { std::free(ptr); }
+  template <class T>
+  T* get(int64_t n) {
+    size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
+    if (bytes > cap) {
+      std::free(ptr);
+      cap = (bytes + 63) / 64 * 64;
+      ptr = std::aligned_alloc(64, cap);
+      if (!ptr) {
+        cap = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return static_cast<T*>(ptr);
+  }
+};
+
+thread_local Workspace tl_col;      // im2col / padded image, one image at a time
+thread_local Workspace tl_partial;  // per-thread weight-gradient partial sums (calling thread)
+
+inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+                 const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+enum class Algo { pointwise, im2col, direct };
+
+// The largest C*R*S for which the direct kernel beats im2col + GEMM (measured on the
+// LeNet/MNIST first layer, C=1 3x3 and 5x5; bench/bench_conv.py).
+constexpr int64_t kDirectMaxCRS = 27;
+
+struct Shape {
+  int64_t N, C, H, W, K, Cg, R, S, P, Q, G, Kg, CRSg;
+};
+
+Shape check_conv(const TensorView& x, const TensorView& w, const TensorView& y, const ConvGeometry& g,
+                 const char* op, const char* y_name) {
+  check_float(x, op, "x");
+  check_same_dtype(x, w, op);
+  check_same_dtype(x, y, op);
+  check_ndim(x, 4, op, "x");
+  check_ndim(w, 4, op, "weight");
+  check_ndim(y, 4, op, y_name);
+  check_dense(x, op, "x");
+  check_dense(w, op, "weight");
+  check_dense(y, op, y_name);
+  EMBER_CHECK(g.stride_h >= 1 && g.stride_w >= 1, op, ": stride must be >= 1, got (", g.stride_h, ", ", g.stride_w, ")");
+  EMBER_CHECK(g.dil_h >= 1 && g.dil_w >= 1, op, ": dilation must be >= 1, got (", g.dil_h, ", ", g.dil_w, ")");
+  EMBER_CHECK(g.pad_top >= 0 && g.pad_bottom >= 0 && g.pad_left >= 0 && g.pad_right >= 0, op,
+              ": padding must be >= 0, got (", g.pad_top, ", ", g.pad_bottom, ", ", g.pad_left, ", ", g.pad_right, ")");
+  EMBER_CHECK(g.groups >= 1, op, ": groups must be >= 1, got ", g.groups);
+  Shape s;
+  s.N = x.shape[0], s.C = x.shape[1], s.H = x.shape[2], s.W = x.shape[3];
+  s.K = w.shape[0], s.Cg = w.shape[1], s.R = w.shape[2], s.S = w.shape[3];
+  s.G = g.groups;
+  EMBER_CHECK(s.C % s.G == 0 && s.K % s.G == 0, op, ": groups=", s.G, " must divide both in_channels (", s.C,
+              ") and out_channels (", s.K, ")");
+  EMBER_CHECK(s.Cg * s.G == s.C, op, ": weight ", w.shape_str(), " expects ", s.Cg * s.G,
+              " input channels (weight.shape[1] * groups), x ", x.shape_str(), " has ", s.C);
+  const int64_t eff_h = g.dil_h * (s.R - 1) + 1, eff_w = g.dil_w * (s.S - 1) + 1;
+  const int64_t Hp = s.H + g.pad_top + g.pad_bottom, Wp = s.W + g.pad_left + g.pad_right;
+  EMBER_CHECK(s.R >= 1 && s.S >= 1 && eff_h <= Hp && eff_w <= Wp, op, ": kernel (", s.R, ", ", s.S,
+              ") with dilation (", g.dil_h, ", ", g.dil_w, ") is larger than the padded input (", Hp, ", ", Wp, ")");
+  s.P = (Hp - eff_h) / g.stride_h + 1;
+  s.Q = (Wp - eff_w) / g.stride_w + 1;
+  EMBER_CHECK(y.shape[0] == s.N && y.shape[1] == s.K && y.shape[2] == s.P && y.shape[3] == s.Q, op, ": ", y_name,
+              " shape ", y.shape_str(), ", expected (", s.N, ", ", s.K, ", ", s.P, ", ", s.Q, ")");
+  s.Kg = s.K / s.G;
+  s.CRSg = s.Cg * s.R * s.S;
+  return s;
+}
+
+Algo choose_algo(const Shape& s, const ConvGeometry& g) {
+  const bool stride1 = g.stride_h == 1 && g.stride_w == 1;
+  if (s.R == 1 && s.S == 1 && stride1 && g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 &&
+      g.pad_right == 0)
+    return Algo::pointwise;
+  if (stride1 && s.G == 1 && s.CRSg <= kDirectMaxCRS) return Algo::direct;
+  return Algo::im2col;
+}
+
+// Multiply-adds below which a conv stays on one thread: waking threads costs more.
+constexpr int64_t kParallelMinMacs = 1 << 18;
+
+// Images go to threads whole when there are enough of them (see the header comment).
+int batch_threads(const Shape& s) {
+  if (omp_in_parallel()) return 1;
+  if (s.N * s.K * s.CRSg * s.P * s.Q < kParallelMinMacs) return 1;
+  int64_t t = omp_get_max_threads();
+  return s.N >= t ? static_cast<int>(t) : 1;
+}
+
+// The padded image for the direct kernel: planes of Hp*Wp plus a tail for the last taps.
+struct PadLayout {
+  int64_t Hp, Wp, plane;
+};
+PadLayout pad_layout(const Shape& s, const ConvGeometry& g) {
+  PadLayout L;
+  L.Hp = s.H + g.pad_top + g.pad_bottom;
+  L.Wp = s.W + g.pad_left + g.pad_right;
+  L.plane = (L.Hp * L.Wp + (s.S - 1) * g.dil_w + 15) / 16 * 16;
+  return L;
+}
+
+template <class T>
+void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* bv, const TensorView& yv,
+                  const Shape& s, const ConvGeometry& g) {
+  const T* x = xv.ptr<T>();
+  const T* w = wv.ptr<T>();
+  const T* bias = bv ? bv->ptr<T>() : nullptr;
+  T* y = yv.ptr<T>();
+  const int64_t PQ = s.P * s.Q, HW = s.H * s.W, CRS = s.C * s.R * s.S;
+  if (s.N == 0 || s.K == 0 || PQ == 0) return;
+  const Algo algo = choose_algo(s, g);
+  const int nt = batch_threads(s);
+  const bool inner_parallel = nt == 1;
+
+  auto image = [&](int64_t n) {
+    const T* xn = x + n * s.C * HW;
+    T* yn = y + n * s.K * PQ;
+    if (algo == Algo::direct) {
+      const PadLayout L = pad_layout(s, g);
+      T* xpad = tl_col.get<T>(s.C * L.plane);
+      CONV_ISA_CALL(pad_image<T>, xn, s.C, s.H, s.W, g.pad_top, g.pad_left, L.Hp, L.Wp, L.plane, xpad);
+      CONV_ISA_CALL(direct_forward_image<T>, xpad, s.C, L.Hp, L.Wp, L.plane, w, bias, s.K, s.R, s.S, g.dil_h,
+                    g.dil_w, s.P, s.Q, yn);
+      return;
+    }
+    const T* B = xn;
+    if (algo == Algo::im2col) {
+      T* col = tl_col.get<T>(CRS * PQ);
+      if (inner_parallel) {
+        parallel_for(CRS, std::max<int64_t>(1, 16384 / std::max<int64_t>(PQ, 1)), [&](int64_t r0, int64_t r1) {
+          CONV_ISA_CALL(im2col<T>, xn, s.H, s.W, g, s.R, s.S, s.P, s.Q, r0, r1, col);
+        });
+      } else {
+        CONV_ISA_CALL(im2col<T>, xn, s.H, s.W, g, s.R, s.S, s.P, s.Q, 0, CRS, col);
+      }
+      B = col;
+    }
+    if (bias) CONV_ISA_CALL(fill_rows<T>, yn, bias, s.K, PQ);
+    for (int64_t grp = 0; grp < s.G; ++grp) {
+      T* yg = yn + grp * s.Kg * PQ;
+      if (s.CRSg == 0) {  // no input channels: out = bias
+        if (!bias) std::memset(yg, 0, sizeof(T) * s.Kg * PQ);
+        continue;
+      }
+      gemm(false, false, s.Kg, PQ, s.CRSg, T(1), w + grp * s.Kg * s.CRSg, s.CRSg, B + grp * s.CRSg * PQ, PQ,
+           bias ? T(1) : T(0), yg, PQ);
+    }
+  };
+
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
+      for (int64_t n = s.N * t / T_; n < s.N * (t + 1) / T_; ++n) image(n);
+    }
+  } else {
+    for (int64_t n = 0; n < s.N; ++n) image(n);
+  }
+}
+
+template <class T>
+void backward_data_impl(const TensorView& dyv, const TensorView& wv, const TensorView& dxv, const Shape& s,
+                        const ConvGeometry& g) {
+  const T* dy = dyv.ptr<T>();
+  const T* w = wv.ptr<T>();
+  T* dx = dxv.ptr<T>();
+  const int64_t PQ = s.P * s.Q, HW = s.H * s.W, CRS = s.C * s.R * s.S;
+  if (s.N == 0 || s.C * HW == 0) return;
+  if (s.K == 0 || PQ == 0) {  // nothing flows back
+    std::memset(dx, 0, sizeof(T) * s.N * s.C * HW);
+    return;
+  }
+  const bool pointwise = choose_algo(s, g) == Algo::pointwise;
+  const int nt = batch_threads(s);
+  const bool inner_parallel = nt == 1;
+
+  auto image = [&](int64_t n) {
+    const T* dyn = dy + n * s.K * PQ;
+    T* dxn = dx + n * s.C * HW;
+    // dcol (C*R*S, P*Q) = W^T @ dy[n], per group; pointwise writes dx directly
+    T* dcol = pointwise ? dxn : tl_col.get<T>(CRS * PQ);
+    for (int64_t grp = 0; grp < s.G; ++grp)
+      gemm(true, false, s.CRSg, PQ, s.Kg, T(1), w + grp * s.Kg * s.CRSg, s.CRSg, dyn + grp * s.Kg * PQ, PQ, T(0),
+           dcol + grp * s.CRSg * PQ, PQ);
+    if (pointwise) return;
+    auto fold = [&](int64_t c0, int64_t c1) {
+      std::memset(dxn + c0 * HW, 0, sizeof(T) * (c1 - c0) * HW);
+      CONV_ISA_CALL(col2im<T>, dcol, s.H, s.W, g, s.R, s.S, s.P, s.Q, c0, c1, dxn);
+    };
+    if (inner_parallel) parallel_for(s.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(s.R * s.S * PQ, 1)), fold);
+    else fold(0, s.C);
+  };
+
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
+      for (int64_t n = s.N * t / T_; n < s.N * (t + 1) / T_; ++n) image(n);
+    }
+  } else {
+    for (int64_t n = 0; n < s.N; ++n) image(n);
+  }
+}
+
+template <class T>
+void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const TensorView& dwv, const Shape& s,
+                          const ConvGeometry& g) {
+  const T* x = xv.ptr<T>();
+  const T* dy = dyv.ptr<T>();
+  T* dw = dwv.ptr<T>();
+  const int64_t PQ = s.P * s.Q, HW = s.H * s.W, CRS = s.C * s.R * s.S, WN = s.K * s.CRSg;
+  if (WN == 0) return;
+  if (s.N == 0 || PQ == 0) {
+    std::memset(dw, 0, sizeof(T) * WN);
+    return;
+  }
+  const Algo algo = choose_algo(s, g);
+  const int nt = batch_threads(s);
+  const bool inner_parallel = nt == 1;
+  // Thread 0 accumulates into dw itself, thread t > 0 into partial[t-1]; summed at the end.
+  T* partial = nt > 1 ? tl_partial.get<T>((nt - 1) * WN) : nullptr;
+
+  auto images = [&](int64_t n0, int64_t n1, T* acc) {
+    if (algo == Algo::direct) std::memset(acc, 0, sizeof(T) * WN);
+    for (int64_t n = n0; n < n1; ++n) {
+      const T* xn = x + n * s.C * HW;
+      const T* dyn = dy + n * s.K * PQ;
+      if (algo == Algo::direct) {
+        const PadLayout L = pad_layout(s, g);
+        T* xpad = tl_col.get<T>(s.C * L.plane);
+        CONV_ISA_CALL(pad_image<T>, xn, s.C, s.H, s.W, g.pad_top, g.pad_left, L.Hp, L.Wp, L.plane, xpad);
+        CONV_ISA_CALL(direct_backward_weight_image<T>, xpad, s.C, L.Wp, L.plane, dyn, s.K, s.R, s.S, g.dil_h,
+                      g.dil_w, s.P, s.Q, acc);
+        continue;
+      }
+      const T* B = xn;
+      if (algo == Algo::im2col) {
+        T* col = tl_col.get<T>(CRS * PQ);
+        if (inner_parallel) {
+          parallel_for(CRS, std::max<int64_t>(1, 16384 / std::max<int64_t>(PQ, 1)), [&](int64_t r0, int64_t r1) {
+            CONV_ISA_CALL(im2col<T>, xn, s.H, s.W, g, s.R, s.S, s.P, s.Q, r0, r1, col);
+          });
+        } else {
+          CONV_ISA_CALL(im2col<T>, xn, s.H, s.W, g, s.R, s.S, s.P, s.Q, 0, CRS, col);
+        }
+        B = col;
+      }
+      // acc (K/G, C/G*R*S) += dy[n] (K/G, P*Q) @ col^T, per group
+      for (int64_t grp = 0; grp < s.G; ++grp)
+        gemm(false, true, s.Kg, s.CRSg, PQ, T(1), dyn + grp * s.Kg * PQ, PQ, B + grp * s.CRSg * PQ, PQ,
+             n == n0 ? T(0) : T(1), acc + grp * s.Kg * s.CRSg, s.CRSg);
+    }
+  };
+
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
+      const int64_t n0 = s.N * t / T_, n1 = s.N * (t + 1) / T_;
+      T* acc = t == 0 ? dw : partial + (t - 1) * WN;
+      if (n0 < n1) images(n0, n1, acc);
+      else std::memset(acc, 0, sizeof(T) * WN);
+#pragma omp barrier
+      // dw += partials, split over the threads by element range
+      const int64_t e0 = WN * t / T_, e1 = WN * (t + 1) / T_;
+      for (int64_t p = 0; p + 1 < T_; ++p) CONV_ISA_CALL(add_into<T>, dw + e0, partial + p * WN + e0, e1 - e0);
+    }
+  } else {
+    images(0, s.N, dw);
+  }
+}
+
+template <class T>
+void backward_bias_impl(const TensorView& dyv, const TensorView& dbv) {
+  const T* dy = dyv.ptr<T>();
+  T* db = dbv.ptr<T>();
+  const int64_t N = dyv.shape[0], K = dyv.shape[1], PQ = dyv.shape[2] * dyv.shape[3];
+  parallel_for(K, std::max<int64_t>(1, 32768 / std::max<int64_t>(N * PQ, 1)), [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double acc = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        double part = 0;
+        const T* row = dy + (n * K + k) * PQ;
+        switch (isa()) {
+          case Isa::avx512: part = isa_avx512::row_sum<T>(row, PQ); break;
+          case Isa::avx2: part = isa_avx2::row_sum<T>(row, PQ); break;
+          default: part = isa_scalar::row_sum<T>(row, PQ);
+        }
+        acc += part;
+      }
+      db[k] = static_cast<T>(acc);
+    }
+  });
+}
+
+}  // namespace
+
+void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorView* bias, const TensorView& out,
+                    const ConvGeometry& g) {
+  const char* op = "conv2d";
+  Shape s = check_conv(x, weight, out, g, op, "out");
+  if (bias) {
+    check_same_dtype(x, *bias, op);
+    check_dense(*bias, op, "bias");
+    EMBER_CHECK(bias->ndim == 1 && bias->shape[0] == s.K, op, ": bias shape ", bias->shape_str(), ", expected (",
+                s.K, ",)");
+  }
+  EMBER_DISPATCH_FLOAT(x.dtype, op, forward_impl<T>(x, weight, bias, out, s, g));
+}
+
+void conv2d_backward_data(const TensorView& grad_out, const TensorView& weight, const TensorView& grad_x,
+                          const ConvGeometry& g) {
+  const char* op = "conv2d_backward_data";
+  Shape s = check_conv(grad_x, weight, grad_out, g, op, "grad_out");
+  EMBER_DISPATCH_FLOAT(grad_x.dtype, op, backward_data_impl<T>(grad_out, weight, grad_x, s, g));
+}
+
+void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, const TensorView& grad_weight,
+                            const ConvGeometry& g) {
+  const char* op = "conv2d_backward_weight";
+  Shape s = check_conv(x, grad_weight, grad_out, g, op, "grad_out");
+  EMBER_DISPATCH_FLOAT(x.dtype, op, backward_weight_impl<T>(x, grad_out, grad_weight, s, g));
+}
+
+void conv2d_backward_bias(const TensorView& grad_out, const TensorView& grad_bias) {
+  const char* op = "conv2d_backward_bias";
+  check_float(grad_out, op, "grad_out");
+  check_same_dtype(grad_out, grad_bias, op);
+  check_ndim(grad_out, 4, op, "grad_out");
+  check_dense(grad_out, op, "grad_out");
+  check_dense(grad_bias, op, "grad_bias");
+  EMBER_CHECK(grad_bias.ndim == 1 && grad_bias.shape[0] == grad_out.shape[1], op, ": grad_bias shape ",
+              grad_bias.shape_str(), ", expected (", grad_out.shape[1], ",)");
+  EMBER_DISPATCH_FLOAT(grad_out.dtype, op, backward_bias_impl<T>(grad_out, grad_bias));
+}
+
+}  // namespace ember::cpu

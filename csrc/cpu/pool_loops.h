@@ -1,0 +1,155 @@
+// Inner loops of the pooling kernels, one (H,W) plane at a time. Included once per ISA
+// region by pool.cpp (no include guard on purpose).
+//   x (H,W)  out, idx (P,Q)
+
+// Max pool, any geometry. Ties keep the first position in row-major order; NaN wins
+// (the last NaN in the window), as torch.
+template <class T>
+void max_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int64_t P, int64_t Q, T* out,
+                    int64_t* idx) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t h0 = p * g.stride_h - g.pad_h;
+    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h0 + g.kernel_h, H);
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t w0 = q * g.stride_w - g.pad_w;
+      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w0 + g.kernel_w, W);
+      T best = -std::numeric_limits<T>::infinity();
+      int64_t bi = hs * W + ws;
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) {
+          const T v = x[h * W + w];
+          if (v > best || v != v) {
+            best = v;
+            bi = h * W + w;
+          }
+        }
+      out[p * Q + q] = best;
+      if (idx) idx[p * Q + q] = bi;
+    }
+  }
+}
+
+// Max pool 2x2, stride 2, no padding (the LeNet/VGG case): branch-free selects over the
+// four taps so the q loop vectorizes. Same tie and NaN rules as max_pool_plane.
+template <class T>
+void max_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out, int64_t* idx) {
+  for (int64_t p = 0; p < P; ++p) {
+    const T* r0 = x + 2 * p * W;
+    const T* r1 = r0 + W;
+    T* o = out + p * Q;
+    if (idx) {
+      int64_t* ip = idx + p * Q;
+      const int64_t base = 2 * p * W;
+      for (int64_t q = 0; q < Q; ++q) {
+        const T a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
+        T best = a;
+        int64_t k = 0;
+        bool t = b > best || b != b;
+        best = t ? b : best;
+        k = t ? 1 : k;
+        t = c > best || c != c;
+        best = t ? c : best;
+        k = t ? W : k;
+        t = d > best || d != d;
+        best = t ? d : best;
+        k = t ? W + 1 : k;
+        o[q] = best;
+        ip[q] = base + 2 * q + k;
+      }
+    } else {
+      for (int64_t q = 0; q < Q; ++q) {
+        const T a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
+        T best = a;
+        best = (b > best || b != b) ? b : best;
+        best = (c > best || c != c) ? c : best;
+        best = (d > best || d != d) ? d : best;
+        o[q] = best;
+      }
+    }
+  }
+}
+
+// Average pool, any geometry. The divisor counts the padding inside the window when
+// count_include_pad (window clipped to the padded input), else only real elements.
+template <class T>
+void avg_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad, int64_t P,
+                    int64_t Q, T* out) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t h0 = p * g.stride_h - g.pad_h;
+    const int64_t h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
+    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h1, H);
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t w0 = q * g.stride_w - g.pad_w;
+      const int64_t w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
+      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, W);
+      const int64_t div = count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
+      T sum = T(0);
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) sum += x[h * W + w];
+      out[p * Q + q] = div > 0 ? sum / static_cast<T>(div) : T(0);
+    }
+  }
+}
+
+// The adjoint of avg_pool_plane: dx (zeroed by the caller) += dy / divisor over each window.
+template <class T>
+void avg_pool_backward_plane(const T* dy, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad,
+                             int64_t P, int64_t Q, T* dx) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t h0 = p * g.stride_h - g.pad_h;
+    const int64_t h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
+    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h1, H);
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t w0 = q * g.stride_w - g.pad_w;
+      const int64_t w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
+      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, W);
+      const int64_t div = count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
+      if (div <= 0) continue;
+      const T v = dy[p * Q + q] / static_cast<T>(div);
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) dx[h * W + w] += v;
+    }
+  }
+}
+
+// Adaptive average pool: window i covers [floor(i*H/P), ceil((i+1)*H/P)).
+template <class T>
+void adaptive_avg_plane(const T* x, int64_t H, int64_t W, int64_t P, int64_t Q, T* out) {
+  if (P == 1 && Q == 1) {  // global average: one long vectorized sum
+    constexpr int L = 16;
+    T acc[L] = {};
+    const int64_t n = H * W;
+    int64_t i = 0;
+    for (; i + L <= n; i += L)
+      for (int j = 0; j < L; ++j) acc[j] += x[i + j];
+    T sum = T(0);
+    for (; i < n; ++i) sum += x[i];
+    for (int j = 0; j < L; ++j) sum += acc[j];
+    out[0] = sum / static_cast<T>(n);
+    return;
+  }
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t hs = p * H / P, he = ((p + 1) * H + P - 1) / P;
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t ws = q * W / Q, we = ((q + 1) * W + Q - 1) / Q;
+      T sum = T(0);
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) sum += x[h * W + w];
+      out[p * Q + q] = sum / static_cast<T>((he - hs) * (we - ws));
+    }
+  }
+}
+
+// dx (zeroed by the caller) += dy / window area over each window (windows may overlap).
+template <class T>
+void adaptive_avg_backward_plane(const T* dy, int64_t H, int64_t W, int64_t P, int64_t Q, T* dx) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t hs = p * H / P, he = ((p + 1) * H + P - 1) / P;
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t ws = q * W / Q, we = ((q + 1) * W + Q - 1) / Q;
+      const T v = dy[p * Q + q] / static_cast<T>((he - hs) * (we - ws));
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) dx[h * W + w] += v;
+    }
+  }
+}
