@@ -31,6 +31,8 @@ CONFIGS = [
     (2, 2, 6, 7, 3, 2, 4, 1, "same", 1, 1),     # same, even kernel: asymmetric padding
     (2, 5, 6, 7, 3, 3, 2, 1, "same", 2, 1),     # same, dilated, im2col
     (2, 5, 6, 7, 3, 3, 3, 1, "valid", 1, 1),
+    (2, 32, 6, 5, 8, 3, 3, 1, 1, 1, 2),         # shifted-GEMM forward, groups
+    (2, 16, 9, 8, 4, 3, 2, 1, (2, 1), (2, 3), 1),  # shifted-GEMM forward, dilated
 ]
 
 

@@ -115,8 +115,8 @@ double row_sum(const T* x, int64_t n) {
 // dropped). xpad needs a few spare zero elements at the end for the last taps.
 //   xpad (C, Hp*Wp + tail), w (K, C*R*S), wide (K, P*Wp)
 
-constexpr int kDirectK = 4;    // output channels per block (accumulators share each x load)
-constexpr int kDirectJ = 64;   // outputs per block
+constexpr int kDirectK = 8;    // output channels per block (accumulators share each x load)
+constexpr int kDirectJ = 48;   // outputs per block
 
 template <class T>
 void direct_forward_image(const T* xpad, int64_t C, int64_t Hp, int64_t Wp, int64_t xplane, const T* w,
@@ -125,6 +125,11 @@ void direct_forward_image(const T* xpad, int64_t C, int64_t Hp, int64_t Wp, int6
   const int64_t CRS = C * R * S, n = P * Wp;
   for (int64_t k0 = 0; k0 < K; k0 += kDirectK) {
     const int64_t kb = std::min<int64_t>(kDirectK, K - k0);
+    T wk[kDirectK * 64];  // this block's weights, tap-major, zero for missing channels
+    const bool small = CRS <= 64;
+    if (small)
+      for (int64_t t = 0; t < CRS; ++t)
+        for (int kk = 0; kk < kDirectK; ++kk) wk[t * kDirectK + kk] = kk < kb ? w[(k0 + kk) * CRS + t] : T(0);
     for (int64_t j0 = 0; j0 < n; j0 += kDirectJ) {
       const int64_t jn = std::min<int64_t>(kDirectJ, n - j0);
       T acc[kDirectK][kDirectJ];
@@ -132,56 +137,79 @@ void direct_forward_image(const T* xpad, int64_t C, int64_t Hp, int64_t Wp, int6
         const T b = (bias && kk < kb) ? bias[k0 + kk] : T(0);
         for (int j = 0; j < kDirectJ; ++j) acc[kk][j] = b;
       }
-      for (int64_t t = 0; t < CRS; ++t) {
-        const int64_t c = t / (R * S), r = (t / S) % R, s = t % S;
-        const T* xs = xpad + c * xplane + r * dh * Wp + s * dw + j0;
-        T wk[kDirectK];
-        for (int kk = 0; kk < kDirectK; ++kk) wk[kk] = kk < kb ? w[(k0 + kk) * CRS + t] : T(0);
-        if (jn == kDirectJ) {
-          for (int kk = 0; kk < kDirectK; ++kk)
-            for (int j = 0; j < kDirectJ; ++j) acc[kk][j] += wk[kk] * xs[j];
-        } else {
-          for (int kk = 0; kk < kDirectK; ++kk)
-            for (int64_t j = 0; j < jn; ++j) acc[kk][j] += wk[kk] * xs[j];
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t s = 0; s < S; ++s) {
+            const int64_t t = (c * R + r) * S + s;
+            // full blocks read kDirectJ elements: the plane has a tail of zeros for that
+            const T* xs = xpad + c * xplane + r * dh * Wp + s * dw + j0;
+            T wt[kDirectK];
+            for (int kk = 0; kk < kDirectK; ++kk)
+              wt[kk] = small ? wk[t * kDirectK + kk] : (kk < kb ? w[(k0 + kk) * CRS + t] : T(0));
+            for (int kk = 0; kk < kDirectK; ++kk)
+              for (int j = 0; j < kDirectJ; ++j) acc[kk][j] += wt[kk] * xs[j];
+          }
+      // copy the wide rows into out (K, P, Q) row segment by row segment, dropping q >= Q
+      int64_t p = j0 / Wp, q = j0 % Wp, j = 0;
+      while (j < jn) {
+        const int64_t seg = std::min(jn - j, Wp - q);
+        const int64_t keep = std::max<int64_t>(0, std::min(seg, Q - q));
+        for (int64_t kk = 0; kk < kb; ++kk) {
+          T* o = out + ((k0 + kk) * P + p) * Q + q;
+          const T* a = acc[kk] + j;
+          for (int64_t i = 0; i < keep; ++i) o[i] = a[i];
         }
-      }
-      // scatter the wide rows into out (K, P, Q), dropping the columns q >= Q
-      for (int64_t kk = 0; kk < kb; ++kk) {
-        T* o = out + (k0 + kk) * P * Q;
-        for (int64_t j = 0; j < jn; ++j) {
-          const int64_t jj = j0 + j, p = jj / Wp, q = jj % Wp;
-          if (q < Q) o[p * Q + q] = acc[kk][j];
-        }
+        j += seg;
+        q = 0;
+        ++p;
       }
     }
   }
 }
 
-// dw[k][t] += sum_{p,q} dy[k][p][q] * xpad[c][(p + r*dh)*Wp + q + s*dw], t = (c, r, s):
-// the weight gradient of the direct layer, one dot product per (k, tap) over the image.
-//   dy (K, P, Q), xpad as above, dw (K, C*R*S)
+// dw[k][t] += sum_j dyw[k][j] * xpad[c][j + r*dh*Wp + s*dw], t = (c, r, s): the weight
+// gradient of the direct layer as dot products over the wide layout. dyw is dy (K,P,Q)
+// spread to rows of Wp with zeros in the dropped columns, n (= P*Wp rounded up to a
+// multiple of 16) long, so the dots are long contiguous runs.
+//   dyw (K, n), xpad as above, dw (K, C*R*S)
 template <class T>
-void direct_backward_weight_image(const T* xpad, int64_t C, int64_t Wp, int64_t xplane, const T* dy, int64_t K,
-                                  int64_t R, int64_t S, int64_t dh, int64_t dwl, int64_t P, int64_t Q, T* dw) {
+void direct_backward_weight_image(const T* xpad, int64_t C, int64_t Wp, int64_t xplane, const T* dyw, int64_t n,
+                                  int64_t K, int64_t R, int64_t S, int64_t dh, int64_t dwl, T* dw) {
   const int64_t CRS = C * R * S;
   constexpr int L = 16;
-  for (int64_t k = 0; k < K; ++k) {
-    const T* g = dy + k * P * Q;
+  for (int64_t k0 = 0; k0 < K; k0 += kDirectK) {
+    const int64_t kb = std::min<int64_t>(kDirectK, K - k0);
     for (int64_t t = 0; t < CRS; ++t) {
       const int64_t c = t / (R * S), r = (t / S) % R, s = t % S;
       const T* xs = xpad + c * xplane + r * dh * Wp + s * dwl;
-      T acc[L] = {};
-      T tail = T(0);
-      for (int64_t p = 0; p < P; ++p) {
-        const T* gr = g + p * Q;
-        const T* xr = xs + p * Wp;
-        int64_t q = 0;
-        for (; q + L <= Q; q += L)
-          for (int j = 0; j < L; ++j) acc[j] += gr[q + j] * xr[q + j];
-        for (; q < Q; ++q) tail += gr[q] * xr[q];
+      T acc[kDirectK][L] = {};
+      if (kb == kDirectK) {
+        for (int64_t j = 0; j < n; j += L)
+          for (int kk = 0; kk < kDirectK; ++kk)
+            for (int l = 0; l < L; ++l) acc[kk][l] += dyw[(k0 + kk) * n + j + l] * xs[j + l];
+      } else {
+        for (int64_t kk = 0; kk < kb; ++kk)
+          for (int64_t j = 0; j < n; j += L)
+            for (int l = 0; l < L; ++l) acc[kk][l] += dyw[(k0 + kk) * n + j + l] * xs[j + l];
       }
-      for (int j = 0; j < L; ++j) tail += acc[j];
-      dw[k * CRS + t] += tail;
+      for (int64_t kk = 0; kk < kb; ++kk) {
+        T sum = T(0);
+        for (int l = 0; l < L; ++l) sum += acc[kk][l];
+        dw[(k0 + kk) * CRS + t] += sum;
+      }
+    }
+  }
+}
+
+// dyw[k] = dy[k] (P,Q) spread to rows of Wp, zeros elsewhere, n long.
+template <class T>
+void widen_rows(const T* dy, int64_t K, int64_t P, int64_t Q, int64_t Wp, int64_t n, T* dyw) {
+  for (int64_t k = 0; k < K; ++k) {
+    T* d = dyw + k * n;
+    for (int64_t i = 0; i < n; ++i) d[i] = T(0);
+    for (int64_t p = 0; p < P; ++p) {
+      const T* s = dy + (k * P + p) * Q;
+      for (int64_t q = 0; q < Q; ++q) d[p * Wp + q] = s[q];
     }
   }
 }
@@ -199,4 +227,60 @@ void pad_image(const T* x, int64_t C, int64_t H, int64_t W, int64_t pad_top, int
       for (int64_t w = 0; w < W; ++w) dr[w] = s[w];
     }
   }
+}
+
+// ---- the "wide" layout for stride-1 layers: with the padded image's rows Wp long, the
+// im2col row of tap (c, r, s) is one contiguous run of xpad, P*Wp long, starting at
+// r*dh*Wp + s*dw (its columns q >= Q are junk and dropped later). So im2col is a few long
+// copies instead of P*C*R*S short ones, and col2im a few long vector adds.
+//   xpad (C, plane)   col (C*R*S, n = P*Wp)
+
+// col (C*R*S, jn) = columns [j0, j0 + jn) of the wide im2col, rows [row0, row1).
+template <class T>
+void wide_im2col(const T* xpad, int64_t xplane, int64_t Wp, int64_t R, int64_t S, int64_t dh, int64_t dw,
+                 int64_t j0, int64_t jn, int64_t row0, int64_t row1, T* col) {
+  for (int64_t row = row0; row < row1; ++row) {
+    const int64_t c = row / (R * S), r = (row / S) % R, s = row % S;
+    const T* src = xpad + c * xplane + r * dh * Wp + s * dw + j0;
+    T* dst = col + row * jn;
+    for (int64_t j = 0; j < jn; ++j) dst[j] = src[j];
+  }
+}
+
+// xpad += columns [j0, j0 + jn) of the wide col of channels [c0, c1), col (C*R*S, jn).
+template <class T>
+void wide_col2im(const T* col, int64_t xplane, int64_t Wp, int64_t R, int64_t S, int64_t dh, int64_t dw, int64_t j0,
+                 int64_t jn, int64_t c0, int64_t c1, T* xpad) {
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) {
+        const T* src = col + ((c * R + r) * S + s) * jn;
+        T* dst = xpad + c * xplane + r * dh * Wp + s * dw + j0;
+        for (int64_t j = 0; j < jn; ++j) dst[j] += src[j];
+      }
+}
+
+// out[k][p][:] = wide[k][p*Wp : p*Wp + Q] (+ bias[k]) for k in [k0, k1)
+template <class T>
+void unwiden_rows(const T* wide, const T* bias, int64_t k0, int64_t k1, int64_t P, int64_t Q, int64_t Wp, T* out) {
+  for (int64_t k = k0; k < k1; ++k) {
+    const T b = bias ? bias[k] : T(0);
+    for (int64_t p = 0; p < P; ++p) {
+      const T* s = wide + (k * P + p) * Wp;
+      T* d = out + (k * P + p) * Q;
+      for (int64_t q = 0; q < Q; ++q) d[q] = s[q] + b;
+    }
+  }
+}
+
+// x[c] = the interior (pad_top, pad_left) of xpad[c], for c in [c0, c1)
+template <class T>
+void crop_image(const T* xpad, int64_t c0, int64_t c1, int64_t H, int64_t W, int64_t pad_top, int64_t pad_left,
+                int64_t Wp, int64_t xplane, T* x) {
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t h = 0; h < H; ++h) {
+      const T* s = xpad + c * xplane + (h + pad_top) * Wp + pad_left;
+      T* d = x + (c * H + h) * W;
+      for (int64_t w = 0; w < W; ++w) d[w] = s[w];
+    }
 }
