@@ -10,8 +10,9 @@
 //              where each col row is one long contiguous copy; the GEMM computes P*Wp
 //              columns and the Wp - Q junk ones per row are dropped. Cheaper than im2col's
 //              short rows on small images (14x14: one copy of 224 instead of 14 of 14).
-//              With C/G >= 16 the forward skips col altogether: one GEMM per tap (r, s),
-//              W_rs (K/G, C/G) @ the padded image shifted by that tap (a strided view).
+//              With C/G >= 16 all three passes skip col altogether: one GEMM per tap (r, s),
+//              W_rs (K/G, C/G) @ the padded image shifted by that tap (a strided view), and
+//              the transposed products for the data and weight gradients.
 //   direct     stride 1, groups 1, C*R*S tiny (first layers, C = 1): a FIR filter over the
 //              padded image (conv2d_loops.h), since a GEMM with inner dimension 9 is all packing.
 // Backward data is W^T @ dy[n] (into a col buffer, then col2im), backward weight accumulates
@@ -234,6 +235,23 @@ int64_t wide_chunk(int64_t CRS, int64_t n, size_t elem) {
   return std::min(n, ((n + pieces - 1) / pieces + 15) / 16 * 16);
 }
 
+// The shifted-GEMM passes (Cg >= kTapMinChannels) want the weight as R*S matrices
+// (K, C/G): wr[t][k][c] = w[k][c][t]. Repacked once per call, shared read-only by threads.
+template <class T>
+T* repack_taps(const T* w, const Shape& s) {
+  const int64_t RS = s.R * s.S;
+  T* wr = tl_wrep.get<T>(RS * s.K * s.Cg);
+  for (int64_t k = 0; k < s.K; ++k)
+    for (int64_t c = 0; c < s.Cg; ++c)
+      for (int64_t t = 0; t < RS; ++t) wr[(t * s.K + k) * s.Cg + c] = w[(k * s.Cg + c) * RS + t];
+  return wr;
+}
+
+// Offset of tap t = (r, s) in the padded image's wide layout.
+inline int64_t tap_shift(const Shape& s, const ConvGeometry& g, int64_t Wp, int64_t t) {
+  return (t / s.S) * g.dil_h * Wp + (t % s.S) * g.dil_w;
+}
+
 template <class T>
 void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* bv, const TensorView& yv,
                   const Shape& s, const ConvGeometry& g) {
@@ -249,14 +267,7 @@ void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* 
   // The shifted-GEMM forward (see forward_by_taps) wants the weight as R*S matrices (K, C/G):
   // repacked once per call, shared read-only by the threads.
   const bool taps = algo == Algo::wide && s.Cg >= kTapMinChannels;
-  T* wr = nullptr;
-  if (taps) {
-    const int64_t RS = s.R * s.S;
-    wr = tl_wrep.get<T>(RS * s.K * s.Cg);
-    for (int64_t k = 0; k < s.K; ++k)
-      for (int64_t c = 0; c < s.Cg; ++c)
-        for (int64_t t = 0; t < RS; ++t) wr[(t * s.K + k) * s.Cg + c] = w[(k * s.Cg + c) * RS + t];
-  }
+  const T* wr = taps ? repack_taps(w, s) : nullptr;
 
   auto image = [&](int64_t n) {
     const T* xn = x + n * s.C * HW;
@@ -273,8 +284,8 @@ void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* 
       for (int64_t grp = 0; grp < s.G; ++grp)
         for (int64_t t = 0; t < RS; ++t)
           gemm(false, false, s.Kg, nw, s.Cg, T(1), wr + (t * s.K + grp * s.Kg) * s.Cg, s.Cg,
-               xpad + grp * s.Cg * L.plane + (t / s.S) * g.dil_h * L.Wp + (t % s.S) * g.dil_w, L.plane,
-               t ? T(1) : T(0), wide + grp * s.Kg * nw, nw);
+               xpad + grp * s.Cg * L.plane + tap_shift(s, g, L.Wp, t), L.plane, t ? T(1) : T(0),
+               wide + grp * s.Kg * nw, nw);
       CONV_ISA_CALL(unwiden_rows<T>, wide, bias, 0, s.K, s.P, s.Q, L.Wp, yn);
       return;
     }
@@ -347,12 +358,34 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
   }
   const Algo algo = choose_algo(s, g);
   const bool pointwise = algo == Algo::pointwise;
+  const bool taps = algo == Algo::wide && s.Cg >= kTapMinChannels;
+  const T* wr = taps ? repack_taps(w, s) : nullptr;
   const int nt = batch_threads(s);
   const bool inner_parallel = nt == 1;
 
   auto image = [&](int64_t n) {
     const T* dyn = dy + n * s.K * PQ;
     T* dxn = dx + n * s.C * HW;
+    if (taps) {
+      // the adjoint of the shifted-GEMM forward: every tap adds W_rs^T @ dy_wide into the
+      // padded dx shifted by that tap (a strided view, row stride = plane); no col buffer
+      const PadLayout L = pad_layout(s, g);
+      const int64_t nw = s.P * L.Wp, RS = s.R * s.S;
+      T* dxpad = tl_pad.get<T>(s.C * L.plane + s.K * nw);
+      T* dyw = dxpad + s.C * L.plane;
+      CONV_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
+      std::memset(dxpad, 0, sizeof(T) * s.C * L.plane);
+      for (int64_t grp = 0; grp < s.G; ++grp)
+        for (int64_t t = 0; t < RS; ++t)
+          gemm(true, false, s.Cg, nw, s.Kg, T(1), wr + (t * s.K + grp * s.Kg) * s.Cg, s.Cg, dyw + grp * s.Kg * nw, nw,
+               T(1), dxpad + grp * s.Cg * L.plane + tap_shift(s, g, L.Wp, t), L.plane);
+      auto crop = [&](int64_t c0, int64_t c1) {
+        CONV_ISA_CALL(crop_image<T>, dxpad, c0, c1, s.H, s.W, g.pad_top, g.pad_left, L.Wp, L.plane, dxn);
+      };
+      if (inner_parallel) parallel_for(s.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(HW, 1)), crop);
+      else crop(0, s.C);
+      return;
+    }
     if (algo == Algo::wide) {
       // dcol_wide = W^T @ dy_wide (junk columns come out 0), folded by long adds into a
       // padded dx whose interior is dx[n]
@@ -423,7 +456,10 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
   const int nt = batch_threads(s);
   const bool inner_parallel = nt == 1;
   // Thread 0 accumulates into dw itself, thread t > 0 into partial[t-1]; summed at the end.
-  T* partial = nt > 1 ? tl_partial.get<T>((nt - 1) * WN) : nullptr;
+  // The shifted-GEMM path accumulates in the tap-major layout (R*S, K, C/G) instead, every
+  // thread into its own partial, transposed into dw by the final sum.
+  const bool taps = algo == Algo::wide && s.Cg >= kTapMinChannels;
+  T* partial = (nt > 1 || taps) ? tl_partial.get<T>((taps ? nt : nt - 1) * WN) : nullptr;
 
   auto images = [&](int64_t n0, int64_t n1, T* acc) {
     if (algo == Algo::direct) std::memset(acc, 0, sizeof(T) * WN);
@@ -438,6 +474,21 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
         CONV_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, L.n_wide, dyw);
         CONV_ISA_CALL(direct_backward_weight_image<T>, xpad, s.C, L.Wp, L.plane, dyw, L.n_wide, s.K, s.R, s.S,
                       g.dil_h, g.dil_w, acc);
+        continue;
+      }
+      if (taps) {
+        // acc[t] (K/G, C/G) += dy_wide (K/G, P*Wp) @ (padded x shifted by tap t)^T
+        const PadLayout L = pad_layout(s, g);
+        const int64_t nw = s.P * L.Wp, RS = s.R * s.S;
+        T* xpad = tl_pad.get<T>(s.C * L.plane + s.K * nw);
+        T* dyw = xpad + s.C * L.plane;
+        make_pad(xn, s, g, L, xpad, inner_parallel);
+        CONV_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
+        for (int64_t grp = 0; grp < s.G; ++grp)
+          for (int64_t t = 0; t < RS; ++t)
+            gemm(false, true, s.Kg, s.Cg, nw, T(1), dyw + grp * s.Kg * nw, nw,
+                 xpad + grp * s.Cg * L.plane + tap_shift(s, g, L.Wp, t), L.plane, n == n0 ? T(0) : T(1),
+                 acc + (t * s.K + grp * s.Kg) * s.Cg, s.Cg);
         continue;
       }
       if (algo == Algo::wide) {
@@ -472,6 +523,31 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
     }
   };
 
+  if (taps) {
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+      {
+        const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
+        const int64_t n0 = s.N * t / T_, n1 = s.N * (t + 1) / T_;
+        if (n0 < n1) images(n0, n1, partial + t * WN);
+        else std::memset(partial + t * WN, 0, sizeof(T) * WN);
+      }
+    } else {
+      images(0, s.N, partial);
+    }
+    // dw[k][c][t] = sum over threads of partial[thread][t][k][c]
+    const int64_t RS = s.R * s.S;
+    parallel_for(s.K, std::max<int64_t>(1, 16384 / std::max<int64_t>(s.CRSg * nt, 1)), [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t c = 0; c < s.Cg; ++c)
+          for (int64_t t = 0; t < RS; ++t) {
+            T sum = T(0);
+            for (int p = 0; p < nt; ++p) sum += partial[p * WN + (t * s.K + k) * s.Cg + c];
+            dw[(k * s.Cg + c) * RS + t] = sum;
+          }
+    });
+    return;
+  }
   if (nt > 1) {
 #pragma omp parallel num_threads(nt)
     {
