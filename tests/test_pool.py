@@ -11,6 +11,8 @@ from helpers import assert_close, gradcheck
 # (shape, kernel_size, stride, padding, ceil_mode)
 MAX_CONFIGS = [
     ((2, 3, 8, 8), 2, None, 0, False),          # the 2x2 / stride 2 fast path
+    ((2, 3, 28, 28), 2, 2, 0, False),           # fast path, 14-wide rows done 16 at a time
+    ((1, 2, 33, 31), 2, 2, 0, False),           # the same, odd sizes
     ((2, 3, 7, 9), 2, 2, 0, False),             # fast path, odd sizes (last row/column dropped)
     ((1, 2, 7, 9), 2, 2, 0, True),              # ceil mode: partial windows, general path
     ((2, 2, 9, 9), 3, 2, 1, False),
@@ -47,7 +49,8 @@ def test_max_pool2d_against_ref(cfg, dtype):
     _check_max(cfg, dtype)
 
 
-@pytest.mark.parametrize("cfg", [MAX_CONFIGS[0], MAX_CONFIGS[1], MAX_CONFIGS[3]], ids=["2x2", "2x2-odd", "3x3"])
+@pytest.mark.parametrize("cfg", [MAX_CONFIGS[0], MAX_CONFIGS[1], MAX_CONFIGS[2], MAX_CONFIGS[5]],
+                         ids=["2x2", "2x2-spill", "2x2-spill-odd", "3x3"])
 def test_max_pool2d_every_isa(isa, cfg):
     _check_max(cfg)
 
@@ -64,6 +67,20 @@ def test_max_pool2d_ties_and_nan(isa, k, s, p):
     np.testing.assert_array_equal(out.numpy(), eo)
     np.testing.assert_array_equal(idx.numpy(), ei)
     assert np.isnan(eo[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("shape, k, s, p", [((2, 2, 28, 30), 2, 2, 0), ((2, 2, 8, 10), 2, 2, 0),
+                                            ((2, 2, 11, 9), 3, 2, 1)], ids=["2x2-spill", "2x2", "general"])
+def test_max_pool2d_many_ties_and_nans(isa, shape, k, s, p):
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, shape).astype(np.float32)
+    x[rng.random(shape) < 0.05] = np.nan
+    out, idx = F.max_pool2d(ember.tensor(x), k, s, p, return_indices=True)
+    eo, ei = ref.max_pool2d(x, k, s, p)
+    np.testing.assert_array_equal(out.numpy(), eo)
+    np.testing.assert_array_equal(idx.numpy(), ei)
+    out2 = F.max_pool2d(ember.tensor(x), k, s, p)  # the no-indices loop
+    np.testing.assert_array_equal(out2.numpy(), eo)
 
 
 def test_max_pool2d_without_indices_and_unbatched():

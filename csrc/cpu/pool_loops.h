@@ -30,41 +30,44 @@ void max_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int
 }
 
 // Max pool 2x2, stride 2, no padding (the LeNet/VGG case): branch-free selects over the
-// four taps so the q loop vectorizes. Same tie and NaN rules as max_pool_plane.
+// four taps so the q loop vectorizes. Same tie and NaN rules as max_pool_plane (row 0's
+// pair first, then row 1's: the first maximum in row-major order, or the last NaN).
+// Rows of 8..15 outputs (MNIST's 14) are too short for a 16-lane loop, so all but the last
+// row are done 16 outputs at a time: the extra outputs spill into the next row's slots,
+// which that row then overwrites, and the extra reads stay inside the plane.
+template <class T, bool kIdx>
+inline void max_2x2_row(const T* r0, int64_t W, int64_t n, int64_t base, T* o, int64_t* ip) {
+  for (int64_t q = 0; q < n; ++q) {
+    const T a = r0[2 * q], b = r0[2 * q + 1], c = r0[W + 2 * q], d = r0[W + 2 * q + 1];
+    T best = a;
+    int32_t k = 0;
+    bool t = b > best || b != b;
+    best = t ? b : best;
+    k = t ? 1 : k;
+    t = c > best || c != c;
+    best = t ? c : best;
+    k = t ? 2 : k;
+    t = d > best || d != d;
+    best = t ? d : best;
+    k = t ? 3 : k;
+    o[q] = best;
+    if (kIdx) ip[q] = base + 2 * q + (k & 1) + (k >> 1) * W;
+  }
+}
+
 template <class T>
 void max_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out, int64_t* idx) {
+  constexpr int64_t V = 16;
+  const bool spill = Q < V && Q >= V / 2 && W >= V;
   for (int64_t p = 0; p < P; ++p) {
     const T* r0 = x + 2 * p * W;
-    const T* r1 = r0 + W;
-    T* o = out + p * Q;
+    const int64_t n = (spill && p + 1 < P) ? V : Q;
     if (idx) {
-      int64_t* ip = idx + p * Q;
-      const int64_t base = 2 * p * W;
-      for (int64_t q = 0; q < Q; ++q) {
-        const T a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
-        T best = a;
-        int64_t k = 0;
-        bool t = b > best || b != b;
-        best = t ? b : best;
-        k = t ? 1 : k;
-        t = c > best || c != c;
-        best = t ? c : best;
-        k = t ? W : k;
-        t = d > best || d != d;
-        best = t ? d : best;
-        k = t ? W + 1 : k;
-        o[q] = best;
-        ip[q] = base + 2 * q + k;
-      }
+      if (n == V) max_2x2_row<T, true>(r0, W, V, 2 * p * W, out + p * Q, idx + p * Q);
+      else max_2x2_row<T, true>(r0, W, n, 2 * p * W, out + p * Q, idx + p * Q);
     } else {
-      for (int64_t q = 0; q < Q; ++q) {
-        const T a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
-        T best = a;
-        best = (b > best || b != b) ? b : best;
-        best = (c > best || c != c) ? c : best;
-        best = (d > best || d != d) ? d : best;
-        o[q] = best;
-      }
+      if (n == V) max_2x2_row<T, false>(r0, W, V, 0, out + p * Q, nullptr);
+      else max_2x2_row<T, false>(r0, W, n, 0, out + p * Q, nullptr);
     }
   }
 }
