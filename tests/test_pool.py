@@ -107,6 +107,8 @@ def test_max_pool2d_non_contiguous():
 # (shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
 AVG_CONFIGS = [
     ((2, 3, 8, 8), 2, None, 0, False, True),
+    ((2, 3, 28, 28), 2, 2, 0, False, False),    # 2x2 fast path, 16-wide rows
+    ((1, 2, 33, 31), 2, 2, 0, False, True),
     ((2, 2, 9, 7), 3, 2, 1, False, True),
     ((2, 2, 9, 7), 3, 2, 1, False, False),
     ((1, 3, 10, 7), (2, 3), (1, 2), (1, 1), False, True),
@@ -137,8 +139,8 @@ def test_avg_pool2d_against_ref(cfg, dtype):
 
 
 def test_avg_pool2d_every_isa(isa):
-    _check_avg(AVG_CONFIGS[1])
-    _check_avg(AVG_CONFIGS[0])
+    for cfg in AVG_CONFIGS[:4]:
+        _check_avg(cfg)
 
 
 @pytest.mark.parametrize("shape, size", [

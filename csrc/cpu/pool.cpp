@@ -139,8 +139,13 @@ void avg_forward_impl(const TensorView& xv, const TensorView& yv, const PoolGeom
   const int64_t NC = xv.shape[0] * xv.shape[1], H = xv.shape[2], W = xv.shape[3], P = yv.shape[2], Q = yv.shape[3];
   const T* x = xv.ptr<T>();
   T* y = yv.ptr<T>();
+  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
+                          g.pad_w == 0 && 2 * P <= H && 2 * Q <= W;
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) POOL_ISA_CALL(avg_pool_plane<T>, x + c * H * W, H, W, g, cip, P, Q, y + c * P * Q);
+    for (int64_t c = c0; c < c1; ++c) {
+      if (two_by_two) POOL_ISA_CALL(avg_pool_2x2_plane<T>, x + c * H * W, W, P, Q, y + c * P * Q);
+      else POOL_ISA_CALL(avg_pool_plane<T>, x + c * H * W, H, W, g, cip, P, Q, y + c * P * Q);
+    }
   });
 }
 
@@ -150,10 +155,14 @@ void avg_backward_impl(const TensorView& dyv, const TensorView& dxv, const PoolG
   const int64_t P = dyv.shape[2], Q = dyv.shape[3];
   const T* dy = dyv.ptr<T>();
   T* dx = dxv.ptr<T>();
+  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
+                          g.pad_w == 0 && 2 * P <= H && 2 * Q <= W;
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     std::memset(dx + c0 * H * W, 0, sizeof(T) * (c1 - c0) * H * W);
-    for (int64_t c = c0; c < c1; ++c)
-      POOL_ISA_CALL(avg_pool_backward_plane<T>, dy + c * P * Q, H, W, g, cip, P, Q, dx + c * H * W);
+    for (int64_t c = c0; c < c1; ++c) {
+      if (two_by_two) POOL_ISA_CALL(avg_pool_2x2_backward_plane<T>, dy + c * P * Q, W, P, Q, dx + c * H * W);
+      else POOL_ISA_CALL(avg_pool_backward_plane<T>, dy + c * P * Q, H, W, g, cip, P, Q, dx + c * H * W);
+    }
   });
 }
 

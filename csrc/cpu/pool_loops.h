@@ -72,6 +72,51 @@ void max_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out, int
   }
 }
 
+// Average pool 2x2, stride 2, no padding: the divisor is always 4; same 16-wide rows as
+// max_pool_2x2_plane. Sums in the general loop's order, so results match it bit for bit.
+template <class T>
+inline void avg_2x2_row(const T* r0, int64_t W, int64_t n, T* o) {
+  for (int64_t q = 0; q < n; ++q) o[q] = (((r0[2 * q] + r0[2 * q + 1]) + r0[W + 2 * q]) + r0[W + 2 * q + 1]) / T(4);
+}
+
+template <class T>
+void avg_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out) {
+  constexpr int64_t V = 16;
+  const bool spill = Q < V && Q >= V / 2 && W >= V;
+  for (int64_t p = 0; p < P; ++p) {
+    if (spill && p + 1 < P) avg_2x2_row<T>(x + 2 * p * W, W, V, out + p * Q);
+    else avg_2x2_row<T>(x + 2 * p * W, W, Q, out + p * Q);
+  }
+}
+
+// Its adjoint: each dy/4 goes to the four taps of its window (windows do not overlap; an
+// odd last row/column stays as the caller zeroed it). 16-wide rows only when 2Q == W, so a
+// spilled value lands on a position the next store overwrites, never on an uncovered one.
+template <class T>
+inline void avg_2x2_backward_row(const T* dy, int64_t W, int64_t n, T* r0) {
+  // row 0 first, then row 1: a 16-wide row 0 spills into row 1, which then overwrites it
+  for (int64_t q = 0; q < n; ++q) {
+    const T v = dy[q] / T(4);
+    r0[2 * q] = v;
+    r0[2 * q + 1] = v;
+  }
+  for (int64_t q = 0; q < n; ++q) {
+    const T v = dy[q] / T(4);
+    r0[W + 2 * q] = v;
+    r0[W + 2 * q + 1] = v;
+  }
+}
+
+template <class T>
+void avg_pool_2x2_backward_plane(const T* dy, int64_t W, int64_t P, int64_t Q, T* dx) {
+  constexpr int64_t V = 16;
+  const bool spill = Q < V && Q >= V / 2 && 2 * Q == W;
+  for (int64_t p = 0; p < P; ++p) {
+    if (spill && p + 1 < P) avg_2x2_backward_row<T>(dy + p * Q, W, V, dx + 2 * p * W);
+    else avg_2x2_backward_row<T>(dy + p * Q, W, Q, dx + 2 * p * W);
+  }
+}
+
 // Average pool, any geometry. The divisor counts the padding inside the window when
 // count_include_pad (window clipped to the padded input), else only real elements.
 template <class T>
