@@ -49,8 +49,86 @@ PYBIND11_MODULE(_C, m) {
   EMBER_DEF_CORE_OPS(CpuViews, m, cpu);
 
   // ---- conv2d ----
+  // geometry: (stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, dil_h, dil_w, groups)
+  auto conv_geometry = [](const std::vector<int64_t>& v) {
+    if (v.size() != 9) throw std::invalid_argument("conv2d: geometry must have 9 entries, got " + std::to_string(v.size()));
+    cpu::ConvGeometry g;
+    g.stride_h = v[0], g.stride_w = v[1], g.pad_top = v[2], g.pad_bottom = v[3], g.pad_left = v[4];
+    g.pad_right = v[5], g.dil_h = v[6], g.dil_w = v[7], g.groups = v[8];
+    return g;
+  };
+  m.def("conv2d_forward", [conv_geometry](py::handle x, py::handle w, py::handle b, py::handle o, std::vector<int64_t> geo) {
+    auto vx = in(x, "x"), vw = in(w, "weight"), vo = out(o, "out");
+    TensorView vb;
+    bool has_bias = !b.is_none();
+    if (has_bias) vb = in(b, "bias");
+    auto g = conv_geometry(geo);
+    py::gil_scoped_release nogil;
+    cpu::conv2d_forward(vx, vw, has_bias ? &vb : nullptr, vo, g);
+  }, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("geometry"));
+  m.def("conv2d_backward_data", [conv_geometry](py::handle dy, py::handle w, py::handle dx, std::vector<int64_t> geo) {
+    auto vdy = in(dy, "grad_out"), vw = in(w, "weight"), vdx = out(dx, "grad_x");
+    auto g = conv_geometry(geo);
+    py::gil_scoped_release nogil;
+    cpu::conv2d_backward_data(vdy, vw, vdx, g);
+  }, py::arg("grad_out"), py::arg("weight"), py::arg("grad_x"), py::arg("geometry"));
+  m.def("conv2d_backward_weight", [conv_geometry](py::handle x, py::handle dy, py::handle dw, std::vector<int64_t> geo) {
+    auto vx = in(x, "x"), vdy = in(dy, "grad_out"), vdw = out(dw, "grad_weight");
+    auto g = conv_geometry(geo);
+    py::gil_scoped_release nogil;
+    cpu::conv2d_backward_weight(vx, vdy, vdw, g);
+  }, py::arg("x"), py::arg("grad_out"), py::arg("grad_weight"), py::arg("geometry"));
+  m.def("conv2d_backward_bias", [](py::handle dy, py::handle db) {
+    auto vdy = in(dy, "grad_out"), vdb = out(db, "grad_bias");
+    py::gil_scoped_release nogil;
+    cpu::conv2d_backward_bias(vdy, vdb);
+  }, py::arg("grad_out"), py::arg("grad_bias"));
 
   // ---- pooling ----
+  // geometry: (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, ceil_mode)
+  auto pool_geometry = [](const std::vector<int64_t>& v) {
+    if (v.size() != 7) throw std::invalid_argument("pool2d: geometry must have 7 entries, got " + std::to_string(v.size()));
+    cpu::PoolGeometry g;
+    g.kernel_h = v[0], g.kernel_w = v[1], g.stride_h = v[2], g.stride_w = v[3], g.pad_h = v[4], g.pad_w = v[5];
+    g.ceil_mode = v[6] != 0;
+    return g;
+  };
+  m.def("max_pool2d_forward", [pool_geometry](py::handle x, py::handle o, py::handle idx, std::vector<int64_t> geo) {
+    auto vx = in(x, "x"), vo = out(o, "out");
+    TensorView vi;
+    bool has_idx = !idx.is_none();
+    if (has_idx) vi = out(idx, "indices");
+    auto g = pool_geometry(geo);
+    py::gil_scoped_release nogil;
+    cpu::max_pool2d_forward(vx, vo, has_idx ? &vi : nullptr, g);
+  }, py::arg("x"), py::arg("out"), py::arg("indices"), py::arg("geometry"));
+  m.def("max_pool2d_backward", [](py::handle dy, py::handle idx, py::handle dx) {
+    auto vdy = in(dy, "grad_out"), vi = in(idx, "indices"), vdx = out(dx, "grad_x");
+    py::gil_scoped_release nogil;
+    cpu::max_pool2d_backward(vdy, vi, vdx);
+  }, py::arg("grad_out"), py::arg("indices"), py::arg("grad_x"));
+  m.def("avg_pool2d_forward", [pool_geometry](py::handle x, py::handle o, std::vector<int64_t> geo, bool cip) {
+    auto vx = in(x, "x"), vo = out(o, "out");
+    auto g = pool_geometry(geo);
+    py::gil_scoped_release nogil;
+    cpu::avg_pool2d_forward(vx, vo, g, cip);
+  }, py::arg("x"), py::arg("out"), py::arg("geometry"), py::arg("count_include_pad"));
+  m.def("avg_pool2d_backward", [pool_geometry](py::handle dy, py::handle dx, std::vector<int64_t> geo, bool cip) {
+    auto vdy = in(dy, "grad_out"), vdx = out(dx, "grad_x");
+    auto g = pool_geometry(geo);
+    py::gil_scoped_release nogil;
+    cpu::avg_pool2d_backward(vdy, vdx, g, cip);
+  }, py::arg("grad_out"), py::arg("grad_x"), py::arg("geometry"), py::arg("count_include_pad"));
+  m.def("adaptive_avg_pool2d_forward", [](py::handle x, py::handle o) {
+    auto vx = in(x, "x"), vo = out(o, "out");
+    py::gil_scoped_release nogil;
+    cpu::adaptive_avg_pool2d_forward(vx, vo);
+  }, py::arg("x"), py::arg("out"));
+  m.def("adaptive_avg_pool2d_backward", [](py::handle dy, py::handle dx) {
+    auto vdy = in(dy, "grad_out"), vdx = out(dx, "grad_x");
+    py::gil_scoped_release nogil;
+    cpu::adaptive_avg_pool2d_backward(vdy, vdx);
+  }, py::arg("grad_out"), py::arg("grad_x"));
 
   // ---- batch norm ----
 

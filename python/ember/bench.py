@@ -82,6 +82,43 @@ def _gemm_rows(quick):
     return rows
 
 
+def _conv_rows(quick):
+    """conv2d forward (3x3, padding 1) against a NumPy im2col + matmul expression, and the
+    pooling forwards against NumPy reshape expressions."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    import ember.nn.functional as NF
+
+    rng = np.random.default_rng(0)
+    shapes = [(8, 1, 28, 28, 16), (8, 32, 14, 14, 32)] if quick else [(64, 1, 28, 28, 32), (64, 32, 14, 14, 64),
+                                                                       (32, 64, 32, 32, 64)]
+    rows = []
+    for N, C, H, W, K in shapes:
+        x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+        w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+        tx, tw = ember.from_numpy(x), ember.from_numpy(w)
+
+        def np_conv(x=x, w=w, N=N, C=C, H=H, W=W, K=K):
+            xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+            col = sliding_window_view(xp, (3, 3), axis=(2, 3))  # (N, C, H, W, 3, 3)
+            col = col.transpose(0, 2, 3, 1, 4, 5).reshape(N * H * W, C * 9)
+            return (col @ w.reshape(K, C * 9).T).reshape(N, H, W, K).transpose(0, 3, 1, 2)
+
+        rows.append(("conv2d", f"{N}x{C}x{H}x{W}->{K} 3x3", lambda tx=tx, tw=tw: NF.conv2d(tx, tw, padding=1),
+                     np_conv, 4 * (x.size + w.size + N * K * H * W), 2 * N * K * C * H * W * 9))
+    N, C, H, W = (8, 16, 28, 28) if quick else (64, 32, 28, 28)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    tx = ember.from_numpy(x)
+    nb = x.nbytes
+    rows.append(("max_pool2d", f"{N}x{C}x{H}x{W} 2x2", lambda: NF.max_pool2d(tx, 2),
+                 lambda: x.reshape(N, C, H // 2, 2, W // 2, 2).max(axis=(3, 5)), nb * 5 // 4, x.size))
+    rows.append(("avg_pool2d", f"{N}x{C}x{H}x{W} 2x2", lambda: NF.avg_pool2d(tx, 2),
+                 lambda: x.reshape(N, C, H // 2, 2, W // 2, 2).mean(axis=(3, 5)), nb * 5 // 4, x.size))
+    rows.append(("adaptive_avg", f"{N}x{C}x{H}x{W} ->1", lambda: NF.adaptive_avg_pool2d(tx, 1),
+                 lambda: x.mean(axis=(2, 3)), nb, x.size))
+    return rows
+
+
 def run(ops=None, sizes=None, threads=None, repeat=None, quick=False):
     if threads:
         ember.set_num_threads(threads)
@@ -90,6 +127,7 @@ def run(ops=None, sizes=None, threads=None, repeat=None, quick=False):
     for n in sizes:
         rows += _elementwise_rows(n)
     rows += _gemm_rows(quick)
+    rows += _conv_rows(quick)
     if ops:
         rows = [r for r in rows if r[0] in ops or r[0].split()[0] in ops]
     print(f"ember bench: {platform.processor() or platform.machine()}, {ember.get_num_threads()} threads, "

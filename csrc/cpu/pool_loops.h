@@ -1,0 +1,203 @@
+// Inner loops of the pooling kernels, one (H,W) plane at a time. Included once per ISA
+// region by pool.cpp (no include guard on purpose).
+//   x (H,W)  out, idx (P,Q)
+
+// Max pool, any geometry. Ties keep the first position in row-major order; NaN wins
+// (the last NaN in the window), as torch.
+template <class T>
+void max_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int64_t P, int64_t Q, T* out,
+                    int64_t* idx) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t h0 = p * g.stride_h - g.pad_h;
+    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h0 + g.kernel_h, H);
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t w0 = q * g.stride_w - g.pad_w;
+      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w0 + g.kernel_w, W);
+      T best = -std::numeric_limits<T>::infinity();
+      int64_t bi = hs * W + ws;
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) {
+          const T v = x[h * W + w];
+          if (v > best || v != v) {
+            best = v;
+            bi = h * W + w;
+          }
+        }
+      out[p * Q + q] = best;
+      if (idx) idx[p * Q + q] = bi;
+    }
+  }
+}
+
+// Max pool 2x2, stride 2, no padding (the LeNet/VGG case): branch-free selects over the
+// four taps so the q loop vectorizes. Same tie and NaN rules as max_pool_plane (row 0's
+// pair first, then row 1's: the first maximum in row-major order, or the last NaN).
+// Rows of 8..15 outputs (MNIST's 14) are too short for a 16-lane loop, so all but the last
+// row are done 16 outputs at a time: the extra outputs spill into the next row's slots,
+// which that row then overwrites, and the extra reads stay inside the plane.
+template <class T, bool kIdx>
+inline void max_2x2_row(const T* r0, int64_t W, int64_t n, int64_t base, T* o, int64_t* ip) {
+  for (int64_t q = 0; q < n; ++q) {
+    const T a = r0[2 * q], b = r0[2 * q + 1], c = r0[W + 2 * q], d = r0[W + 2 * q + 1];
+    T best = a;
+    int32_t k = 0;
+    bool t = b > best || b != b;
+    best = t ? b : best;
+    k = t ? 1 : k;
+    t = c > best || c != c;
+    best = t ? c : best;
+    k = t ? 2 : k;
+    t = d > best || d != d;
+    best = t ? d : best;
+    k = t ? 3 : k;
+    o[q] = best;
+    if (kIdx) ip[q] = base + 2 * q + (k & 1) + (k >> 1) * W;
+  }
+}
+
+template <class T>
+void max_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out, int64_t* idx) {
+  constexpr int64_t V = 16;
+  const bool spill = Q < V && Q >= V / 2 && W >= V;
+  for (int64_t p = 0; p < P; ++p) {
+    const T* r0 = x + 2 * p * W;
+    const int64_t n = (spill && p + 1 < P) ? V : Q;
+    if (idx) {
+      if (n == V) max_2x2_row<T, true>(r0, W, V, 2 * p * W, out + p * Q, idx + p * Q);
+      else max_2x2_row<T, true>(r0, W, n, 2 * p * W, out + p * Q, idx + p * Q);
+    } else {
+      if (n == V) max_2x2_row<T, false>(r0, W, V, 0, out + p * Q, nullptr);
+      else max_2x2_row<T, false>(r0, W, n, 0, out + p * Q, nullptr);
+    }
+  }
+}
+
+// Average pool 2x2, stride 2, no padding: the divisor is always 4; same 16-wide rows as
+// max_pool_2x2_plane. Sums in the general loop's order, so results match it bit for bit.
+template <class T>
+inline void avg_2x2_row(const T* r0, int64_t W, int64_t n, T* o) {
+  for (int64_t q = 0; q < n; ++q) o[q] = (((r0[2 * q] + r0[2 * q + 1]) + r0[W + 2 * q]) + r0[W + 2 * q + 1]) / T(4);
+}
+
+template <class T>
+void avg_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out) {
+  constexpr int64_t V = 16;
+  const bool spill = Q < V && Q >= V / 2 && W >= V;
+  for (int64_t p = 0; p < P; ++p) {
+    if (spill && p + 1 < P) avg_2x2_row<T>(x + 2 * p * W, W, V, out + p * Q);
+    else avg_2x2_row<T>(x + 2 * p * W, W, Q, out + p * Q);
+  }
+}
+
+// Its adjoint: each dy/4 goes to the four taps of its window (windows do not overlap; an
+// odd last row/column stays as the caller zeroed it). 16-wide rows only when 2Q == W, so a
+// spilled value lands on a position the next store overwrites, never on an uncovered one.
+template <class T>
+inline void avg_2x2_backward_row(const T* dy, int64_t W, int64_t n, T* r0) {
+  // row 0 first, then row 1: a 16-wide row 0 spills into row 1, which then overwrites it
+  for (int64_t q = 0; q < n; ++q) {
+    const T v = dy[q] / T(4);
+    r0[2 * q] = v;
+    r0[2 * q + 1] = v;
+  }
+  for (int64_t q = 0; q < n; ++q) {
+    const T v = dy[q] / T(4);
+    r0[W + 2 * q] = v;
+    r0[W + 2 * q + 1] = v;
+  }
+}
+
+template <class T>
+void avg_pool_2x2_backward_plane(const T* dy, int64_t W, int64_t P, int64_t Q, T* dx) {
+  constexpr int64_t V = 16;
+  const bool spill = Q < V && Q >= V / 2 && 2 * Q == W;
+  for (int64_t p = 0; p < P; ++p) {
+    if (spill && p + 1 < P) avg_2x2_backward_row<T>(dy + p * Q, W, V, dx + 2 * p * W);
+    else avg_2x2_backward_row<T>(dy + p * Q, W, Q, dx + 2 * p * W);
+  }
+}
+
+// Average pool, any geometry. The divisor counts the padding inside the window when
+// count_include_pad (window clipped to the padded input), else only real elements.
+template <class T>
+void avg_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad, int64_t P,
+                    int64_t Q, T* out) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t h0 = p * g.stride_h - g.pad_h;
+    const int64_t h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
+    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h1, H);
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t w0 = q * g.stride_w - g.pad_w;
+      const int64_t w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
+      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, W);
+      const int64_t div = count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
+      T sum = T(0);
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) sum += x[h * W + w];
+      out[p * Q + q] = div > 0 ? sum / static_cast<T>(div) : T(0);
+    }
+  }
+}
+
+// The adjoint of avg_pool_plane: dx (zeroed by the caller) += dy / divisor over each window.
+template <class T>
+void avg_pool_backward_plane(const T* dy, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad,
+                             int64_t P, int64_t Q, T* dx) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t h0 = p * g.stride_h - g.pad_h;
+    const int64_t h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
+    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h1, H);
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t w0 = q * g.stride_w - g.pad_w;
+      const int64_t w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
+      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, W);
+      const int64_t div = count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
+      if (div <= 0) continue;
+      const T v = dy[p * Q + q] / static_cast<T>(div);
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) dx[h * W + w] += v;
+    }
+  }
+}
+
+// Adaptive average pool: window i covers [floor(i*H/P), ceil((i+1)*H/P)).
+template <class T>
+void adaptive_avg_plane(const T* x, int64_t H, int64_t W, int64_t P, int64_t Q, T* out) {
+  if (P == 1 && Q == 1) {  // global average: one long vectorized sum
+    constexpr int L = 16;
+    T acc[L] = {};
+    const int64_t n = H * W;
+    int64_t i = 0;
+    for (; i + L <= n; i += L)
+      for (int j = 0; j < L; ++j) acc[j] += x[i + j];
+    T sum = T(0);
+    for (; i < n; ++i) sum += x[i];
+    for (int j = 0; j < L; ++j) sum += acc[j];
+    out[0] = sum / static_cast<T>(n);
+    return;
+  }
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t hs = p * H / P, he = ((p + 1) * H + P - 1) / P;
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t ws = q * W / Q, we = ((q + 1) * W + Q - 1) / Q;
+      T sum = T(0);
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) sum += x[h * W + w];
+      out[p * Q + q] = sum / static_cast<T>((he - hs) * (we - ws));
+    }
+  }
+}
+
+// dx (zeroed by the caller) += dy / window area over each window (windows may overlap).
+template <class T>
+void adaptive_avg_backward_plane(const T* dy, int64_t H, int64_t W, int64_t P, int64_t Q, T* dx) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t hs = p * H / P, he = ((p + 1) * H + P - 1) / P;
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t ws = q * W / Q, we = ((q + 1) * W + Q - 1) / Q;
+      const T v = dy[p * Q + q] / static_cast<T>((he - hs) * (we - ws));
+      for (int64_t h = hs; h < he; ++h)
+        for (int64_t w = ws; w < we; ++w) dx[h * W + w] += v;
+    }
+  }
+}

@@ -1,0 +1,229 @@
+"""max_pool2d, avg_pool2d, adaptive_avg_pool2d: forward, indices and backward against
+ember.ref, gradient checks, every SIMD path, tie/NaN rules, errors."""
+import numpy as np
+import pytest
+
+import ember
+import ember.nn.functional as F
+from ember import ref
+from helpers import assert_close, gradcheck
+
+# (shape, kernel_size, stride, padding, ceil_mode)
+MAX_CONFIGS = [
+    ((2, 3, 8, 8), 2, None, 0, False),          # the 2x2 / stride 2 fast path
+    ((2, 3, 28, 28), 2, 2, 0, False),           # fast path, 14-wide rows done 16 at a time
+    ((1, 2, 33, 31), 2, 2, 0, False),           # the same, odd sizes
+    ((2, 3, 7, 9), 2, 2, 0, False),             # fast path, odd sizes (last row/column dropped)
+    ((1, 2, 7, 9), 2, 2, 0, True),              # ceil mode: partial windows, general path
+    ((2, 2, 9, 9), 3, 2, 1, False),
+    ((2, 2, 6, 5), 3, 1, 1, False),
+    ((1, 3, 10, 7), (2, 3), (1, 2), (1, 1), False),
+    ((2, 2, 11, 11), 3, 3, 0, True),
+    ((0, 3, 6, 6), 2, 2, 0, False),             # batch 0
+    ((1, 1, 1, 1), 1, 1, 0, False),
+    ((3, 5, 13, 17), 5, 2, 2, False),
+]
+
+
+def _x(shape, dtype=np.float32, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _check_max(cfg, dtype=np.float32):
+    shape, k, s, p, ceil = cfg
+    x = _x(shape, dtype)
+    tx = ember.tensor(x, requires_grad=True)
+    out, idx = F.max_pool2d(tx, k, s, p, ceil_mode=ceil, return_indices=True)
+    eo, ei = ref.max_pool2d(x, k, s, p, ceil)
+    assert out.shape == eo.shape
+    np.testing.assert_array_equal(out.detach().numpy(), eo)
+    np.testing.assert_array_equal(idx.numpy(), ei)
+    dy = _x(eo.shape, dtype, seed=1)
+    out.backward(ember.tensor(dy))
+    assert_close(tx.grad, ref.max_pool2d_backward(dy, ei, x.shape), dtype=dtype)
+
+
+@pytest.mark.parametrize("cfg", MAX_CONFIGS, ids=[str(i) for i in range(len(MAX_CONFIGS))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_against_ref(cfg, dtype):
+    _check_max(cfg, dtype)
+
+
+@pytest.mark.parametrize("cfg", [MAX_CONFIGS[0], MAX_CONFIGS[1], MAX_CONFIGS[2], MAX_CONFIGS[5]],
+                         ids=["2x2", "2x2-spill", "2x2-spill-odd", "3x3"])
+def test_max_pool2d_every_isa(isa, cfg):
+    _check_max(cfg)
+
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1)], ids=["2x2", "general"])
+def test_max_pool2d_ties_and_nan(isa, k, s, p):
+    # ties keep the first position; NaN wins (the last NaN of the window), as torch
+    x = np.zeros((1, 1, 6, 6), np.float32)
+    x[0, 0, 1, 1] = np.nan
+    x[0, 0, 2, 3] = x[0, 0, 3, 3] = np.nan
+    x[0, 0, 4:, 4:] = [[1, 3], [3, 2]]
+    out, idx = F.max_pool2d(ember.tensor(x), k, s, p, return_indices=True)
+    eo, ei = ref.max_pool2d(x, k, s, p)
+    np.testing.assert_array_equal(out.numpy(), eo)
+    np.testing.assert_array_equal(idx.numpy(), ei)
+    assert np.isnan(eo[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("shape, k, s, p", [((2, 2, 28, 30), 2, 2, 0), ((2, 2, 8, 10), 2, 2, 0),
+                                            ((2, 2, 11, 9), 3, 2, 1)], ids=["2x2-spill", "2x2", "general"])
+def test_max_pool2d_many_ties_and_nans(isa, shape, k, s, p):
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, shape).astype(np.float32)
+    x[rng.random(shape) < 0.05] = np.nan
+    out, idx = F.max_pool2d(ember.tensor(x), k, s, p, return_indices=True)
+    eo, ei = ref.max_pool2d(x, k, s, p)
+    np.testing.assert_array_equal(out.numpy(), eo)
+    np.testing.assert_array_equal(idx.numpy(), ei)
+    out2 = F.max_pool2d(ember.tensor(x), k, s, p)  # the no-indices loop
+    np.testing.assert_array_equal(out2.numpy(), eo)
+
+
+def test_max_pool2d_without_indices_and_unbatched():
+    x = _x((3, 8, 6))
+    out = F.max_pool2d(ember.tensor(x), 2)
+    assert out.shape == (3, 4, 3)
+    np.testing.assert_array_equal(out.numpy(), ref.max_pool2d(x[None], 2)[0][0])
+    out, idx = F.max_pool2d(ember.tensor(x), 3, 1, 1, return_indices=True)
+    assert idx.shape == out.shape == (3, 8, 6) and idx.dtype == ember.int64
+
+
+def test_max_pool2d_non_contiguous():
+    x = _x((2, 9, 8, 3))
+    tx = ember.tensor(x, requires_grad=True)
+    out = F.max_pool2d(tx.permute(0, 3, 1, 2), 2)
+    xr = x.transpose(0, 3, 1, 2)
+    eo, ei = ref.max_pool2d(xr, 2)
+    np.testing.assert_array_equal(out.detach().numpy(), eo)
+    dy = _x(eo.shape, seed=2)
+    out.backward(ember.tensor(dy))
+    assert_close(tx.grad, ref.max_pool2d_backward(dy, ei, xr.shape).transpose(0, 2, 3, 1))
+
+
+# (shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
+AVG_CONFIGS = [
+    ((2, 3, 8, 8), 2, None, 0, False, True),
+    ((2, 3, 28, 28), 2, 2, 0, False, False),    # 2x2 fast path, 16-wide rows
+    ((1, 2, 33, 31), 2, 2, 0, False, True),
+    ((2, 2, 9, 7), 3, 2, 1, False, True),
+    ((2, 2, 9, 7), 3, 2, 1, False, False),
+    ((1, 3, 10, 7), (2, 3), (1, 2), (1, 1), False, True),
+    ((1, 2, 7, 9), 2, 2, 1, True, True),       # ceil mode: a window past the padding
+    ((1, 2, 7, 9), 3, 2, 1, True, False),
+    ((0, 2, 4, 4), 2, 2, 0, False, True),
+]
+
+
+def _check_avg(cfg, dtype=np.float32):
+    shape, k, s, p, ceil, cip = cfg
+    x = _x(shape, dtype)
+    tx = ember.tensor(x, requires_grad=True)
+    out = F.avg_pool2d(tx, k, s, p, ceil_mode=ceil, count_include_pad=cip)
+    eo = ref.avg_pool2d(x, k, s, p, ceil, cip)
+    assert out.shape == eo.shape
+    n = int(np.prod(np.broadcast_to(k, 2)))
+    assert_close(out, eo, n_reduce=n, dtype=dtype)
+    dy = _x(eo.shape, dtype, seed=1)
+    out.backward(ember.tensor(dy))
+    assert_close(tx.grad, ref.avg_pool2d_backward(dy, x.shape, k, s, p, ceil, cip), n_reduce=n, dtype=dtype)
+
+
+@pytest.mark.parametrize("cfg", AVG_CONFIGS, ids=[str(i) for i in range(len(AVG_CONFIGS))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avg_pool2d_against_ref(cfg, dtype):
+    _check_avg(cfg, dtype)
+
+
+def test_avg_pool2d_every_isa(isa):
+    for cfg in AVG_CONFIGS[:4]:
+        _check_avg(cfg)
+
+
+@pytest.mark.parametrize("shape, size", [
+    ((2, 3, 7, 7), 1),               # global average
+    ((2, 3, 1, 1), 1),
+    ((2, 3, 10, 10), (2, 3)),
+    ((1, 2, 7, 9), (5, 4)),          # overlapping windows
+    ((1, 2, 5, 6), (8, 9)),          # output larger than input: repeated elements
+    ((1, 2, 5, 6), (None, 3)),       # None keeps the input size
+    ((0, 2, 5, 6), 2),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adaptive_avg_pool2d_against_ref(shape, size, dtype):
+    x = _x(shape, dtype)
+    tx = ember.tensor(x, requires_grad=True)
+    out = F.adaptive_avg_pool2d(tx, size)
+    full = tuple(d if s is None else s for s, d in zip(np.broadcast_to(np.array(size, dtype=object), 2),
+                                                        shape[2:]))
+    eo = ref.adaptive_avg_pool2d(x, full)
+    assert out.shape == eo.shape
+    assert_close(out, eo, n_reduce=shape[2] * shape[3], dtype=dtype)
+    dy = _x(eo.shape, dtype, seed=1)
+    out.backward(ember.tensor(dy))
+    assert_close(tx.grad, ref.adaptive_avg_pool2d_backward(dy, x.shape), dtype=dtype)
+
+
+def test_adaptive_avg_pool2d_every_isa(isa):
+    for shape, size in [((2, 3, 9, 11), 1), ((1, 2, 7, 9), (3, 4))]:
+        x = _x(shape)
+        assert_close(F.adaptive_avg_pool2d(ember.tensor(x), size), ref.adaptive_avg_pool2d(x, size),
+                     n_reduce=99)
+
+
+def test_pool_gradchecks():
+    x = ember.tensor(_x((2, 2, 6, 7), np.float64), requires_grad=True)
+    gradcheck(lambda a: F.max_pool2d(a, 2), [x])
+    gradcheck(lambda a: F.max_pool2d(a, 3, 2, 1, ceil_mode=True), [x])
+    gradcheck(lambda a: F.avg_pool2d(a, 3, 2, 1), [x])
+    gradcheck(lambda a: F.avg_pool2d(a, (2, 3), 1, (1, 1), ceil_mode=True, count_include_pad=False), [x])
+    gradcheck(lambda a: F.adaptive_avg_pool2d(a, 1), [x])
+    gradcheck(lambda a: F.adaptive_avg_pool2d(a, (4, 3)), [x])
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda x: F.max_pool2d(x, 0), ValueError, "kernel_size must be >= 1"),
+    (lambda x: F.max_pool2d(x, 2, 0), ValueError, "stride must be >= 1"),
+    (lambda x: F.max_pool2d(x, 2, -1), ValueError, "stride must be >= 1"),
+    (lambda x: F.max_pool2d(x, 2, 2, -1), ValueError, "padding must be >= 0"),
+    (lambda x: F.max_pool2d(x, 2, 2, 2), ValueError, "at most half of the kernel size"),
+    (lambda x: F.max_pool2d(x, 9), ValueError, "larger than the padded input"),
+    (lambda x: F.max_pool2d(x, 2, dilation=2), ValueError, "only dilation=1"),
+    (lambda x: F.max_pool2d(x, (2, 2, 2)), ValueError, "tuple of 2 ints"),
+    (lambda x: F.avg_pool2d(x, 3, 1, 2), ValueError, "at most half of the kernel size"),
+    (lambda x: F.avg_pool2d(x, 2, divisor_override=3), ValueError, "divisor_override"),
+    (lambda x: F.avg_pool2d(x.reshape(96), 2), ValueError, "3-D .* or 4-D"),
+    (lambda x: F.max_pool2d(x.long(), 2), TypeError, "float32 or float64"),
+    (lambda x: F.adaptive_avg_pool2d(x, 0), ValueError, "output_size must be >= 1"),
+    (lambda x: F.adaptive_avg_pool2d(x, (1, 2, 3)), ValueError, "output_size must be an int or a tuple of 2"),
+    (lambda x: F.adaptive_avg_pool2d(x[:, :, :0], 1), ValueError, "must be non-empty"),
+    (lambda x: F.max_pool2d(x.numpy(), 2), TypeError, "must be a Tensor"),
+])
+def test_pool_errors(call, exc, match):
+    x = ember.tensor(_x((2, 3, 4, 4)))
+    with pytest.raises(exc, match=match):
+        call(x)
+
+
+def test_pool_kernel_checks():
+    x = _x((1, 2, 4, 4))
+    out = np.empty((1, 2, 2, 2), np.float32)
+    idx = np.empty((1, 2, 2, 2), np.int64)
+    ember._C.max_pool2d_forward(x, out, idx, [2, 2, 2, 2, 0, 0, 0])
+    with pytest.raises(ValueError, match=r"out shape \(1,2,3,3\), expected \(1, 2, 2, 2\)"):
+        ember._C.max_pool2d_forward(x, np.empty((1, 2, 3, 3), np.float32), None, [2, 2, 2, 2, 0, 0, 0])
+    with pytest.raises(TypeError, match="indices must be int64"):
+        ember._C.max_pool2d_forward(x, out, idx.astype(np.float32), [2, 2, 2, 2, 0, 0, 0])
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        ember._C.avg_pool2d_forward(x, out, [2, 2, 0, 2, 0, 0, 0], True)
+    with pytest.raises(ValueError, match="geometry must have 7 entries"):
+        ember._C.avg_pool2d_forward(x, out, [2, 2], True)
+    bad = idx.copy()
+    bad[0, 0, 0, 0] = 16
+    with pytest.raises(IndexError, match="index 16 is out of range"):
+        ember._C.max_pool2d_backward(out, bad, np.empty_like(x))
+    with pytest.raises(TypeError, match="dtypes differ"):
+        ember._C.adaptive_avg_pool2d_forward(x, out.astype(np.float64))
