@@ -130,6 +130,53 @@ PYBIND11_MODULE(_C, m) {
   // ---- dropout ----
 
   // ---- activations and softmax ----
+  def_unary(m, "relu", cpu::relu);
+  def_unary(m, "sigmoid", cpu::sigmoid);
+  def_unary(m, "tanh", cpu::tanh);
+  for (auto [name, fn] : {std::pair{"relu_backward", cpu::relu_backward},
+                          std::pair{"sigmoid_backward", cpu::sigmoid_backward},
+                          std::pair{"tanh_backward", cpu::tanh_backward}}) {
+    m.def(name, [fn = fn](py::handle g, py::handle y, py::handle gx) {
+      auto vg = in(g, "grad"), vy = in(y, "output"), vgx = out(gx, "grad_input");
+      py::gil_scoped_release nogil;
+      fn(vg, vy, vgx);
+    }, py::arg("grad"), py::arg("output"), py::arg("grad_input"));
+  }
+  m.def("leaky_relu", [](py::handle x, double slope, py::handle o) {
+    auto vx = in(x, "x"), vo = out(o, "out");
+    py::gil_scoped_release nogil;
+    cpu::leaky_relu(vx, slope, vo);
+  }, py::arg("x"), py::arg("negative_slope"), py::arg("out"));
+  m.def("leaky_relu_backward", [](py::handle g, py::handle x, double slope, py::handle gx) {
+    auto vg = in(g, "grad"), vx = in(x, "input"), vgx = out(gx, "grad_input");
+    py::gil_scoped_release nogil;
+    cpu::leaky_relu_backward(vg, vx, slope, vgx);
+  }, py::arg("grad"), py::arg("input"), py::arg("negative_slope"), py::arg("grad_input"));
+  m.def("gelu", [](py::handle x, bool approximate_tanh, py::handle o) {
+    auto vx = in(x, "x"), vo = out(o, "out");
+    py::gil_scoped_release nogil;
+    cpu::gelu(vx, approximate_tanh, vo);
+  }, py::arg("x"), py::arg("approximate_tanh"), py::arg("out"));
+  m.def("gelu_backward", [](py::handle g, py::handle x, bool approximate_tanh, py::handle gx) {
+    auto vg = in(g, "grad"), vx = in(x, "input"), vgx = out(gx, "grad_input");
+    py::gil_scoped_release nogil;
+    cpu::gelu_backward(vg, vx, approximate_tanh, vgx);
+  }, py::arg("grad"), py::arg("input"), py::arg("approximate_tanh"), py::arg("grad_input"));
+  for (auto [name, fn] : {std::pair{"softmax", cpu::softmax}, std::pair{"log_softmax", cpu::log_softmax}}) {
+    m.def(name, [fn = fn](py::handle x, int64_t dim, py::handle o) {
+      auto vx = in(x, "x"), vo = out(o, "out");
+      py::gil_scoped_release nogil;
+      fn(vx, dim, vo);
+    }, py::arg("x"), py::arg("dim"), py::arg("out"));
+  }
+  for (auto [name, fn] : {std::pair{"softmax_backward", cpu::softmax_backward},
+                          std::pair{"log_softmax_backward", cpu::log_softmax_backward}}) {
+    m.def(name, [fn = fn](py::handle g, py::handle y, int64_t dim, py::handle gx) {
+      auto vg = in(g, "grad"), vy = in(y, "output"), vgx = out(gx, "grad_input");
+      py::gil_scoped_release nogil;
+      fn(vg, vy, dim, vgx);
+    }, py::arg("grad"), py::arg("output"), py::arg("dim"), py::arg("grad_input"));
+  }
 
   // ---- losses ----
 

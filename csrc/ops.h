@@ -67,6 +67,26 @@ void matmul(const TensorView& a, const TensorView& b, const TensorView& out, boo
 // ---- dropout (dropout.cpp) ----
 
 // ---- activations and softmax (activation.cpp) ----
+// Elementwise, any strides, out same shape and dtype (float32/float64). Each backward
+// takes grad_output, the tensor it needs (named), and writes grad_input.
+void relu(const TensorView& x, const TensorView& out);
+void relu_backward(const TensorView& grad, const TensorView& output, const TensorView& grad_input);
+void leaky_relu(const TensorView& x, double negative_slope, const TensorView& out);
+void leaky_relu_backward(const TensorView& grad, const TensorView& input, double negative_slope,
+                         const TensorView& grad_input);
+void sigmoid(const TensorView& x, const TensorView& out);
+void sigmoid_backward(const TensorView& grad, const TensorView& output, const TensorView& grad_input);
+void tanh(const TensorView& x, const TensorView& out);
+void tanh_backward(const TensorView& grad, const TensorView& output, const TensorView& grad_input);
+void gelu(const TensorView& x, bool approximate_tanh, const TensorView& out);
+void gelu_backward(const TensorView& grad, const TensorView& input, bool approximate_tanh,
+                   const TensorView& grad_input);
+// Over one dim (negative counts from the end) of any-strided x; out same shape.
+void softmax(const TensorView& x, int64_t dim, const TensorView& out);
+void log_softmax(const TensorView& x, int64_t dim, const TensorView& out);
+void softmax_backward(const TensorView& grad, const TensorView& output, int64_t dim, const TensorView& grad_input);
+void log_softmax_backward(const TensorView& grad, const TensorView& output, int64_t dim,
+                          const TensorView& grad_input);
 
 // ---- losses (loss.cpp) ----
 
