@@ -1,2 +1,4 @@
 """ember.nn.functional: the neural-network ops (PyTorch's torch.nn.functional names),
 one module per op family, each op differentiable through its own backward kernel."""
+from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
+from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss  # noqa: F401
