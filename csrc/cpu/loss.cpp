@@ -97,7 +97,7 @@ Rows3 class_layout(const TensorView& x, const TensorView& target, const TensorVi
 void check_out(const TensorView& o, const TensorView& x, std::initializer_list<int64_t> shape, const char* op,
                const char* name) {
   check_same_dtype(x, o, op);
-  check_contiguous(o, op, name);
+  if (o.numel() > 0) check_contiguous(o, op, name);  // TensorView calls some empty arrays non-contiguous
   bool ok = o.ndim == static_cast<int>(shape.size());
   int i = 0;
   for (int64_t s : shape) ok = ok && o.shape[i++] == s;
