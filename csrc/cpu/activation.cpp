@@ -13,6 +13,10 @@
 #include "vmath.h"
 #include "vmath_act.h"
 
+// Inlined into the per-ISA loops even when large (gelu), so those loops vectorize.
+#define EMBER_INLINE __attribute__((always_inline)) inline
+#define EMBER_FLATTEN __attribute__((flatten))
+
 namespace ember::cpu {
 namespace {
 
@@ -40,49 +44,49 @@ inline double gelu_tanh_grad(double x) {
 }
 }  // namespace dmath
 
-inline float exp_t(float x) { return vmath::exp(x); }
-inline double exp_t(double x) { return std::exp(x); }
-inline float log_t(float x) { return vmath::log(x); }
-inline double log_t(double x) { return std::log(x); }
+EMBER_INLINE float exp_t(float x) { return vmath::exp(x); }
+EMBER_INLINE double exp_t(double x) { return std::exp(x); }
+EMBER_INLINE float log_t(float x) { return vmath::log(x); }
+EMBER_INLINE double log_t(double x) { return std::log(x); }
 
 // ---- forward functors op(x), backward functors op(grad, saved) -> grad_input.
 // NaN propagates as in PyTorch: relu(NaN) = NaN, and relu's backward passes the
 // gradient where the output is not <= 0 (NaN included), like threshold_backward.
-struct Relu { template <class T> T operator()(T x) const { return x <= T(0) ? T(0) : x; } };
-struct ReluBackward { template <class T> T operator()(T g, T y) const { return y <= T(0) ? T(0) : g; } };
+struct Relu { template <class T> EMBER_INLINE T operator()(T x) const { return x <= T(0) ? T(0) : x; } };
+struct ReluBackward { template <class T> EMBER_INLINE T operator()(T g, T y) const { return y <= T(0) ? T(0) : g; } };
 template <class T> struct LeakyRelu {
   T slope;
-  T operator()(T x) const { return x > T(0) ? x : x * slope; }
+  EMBER_INLINE T operator()(T x) const { return x > T(0) ? x : x * slope; }
 };
 template <class T> struct LeakyReluBackward {
   T slope;
-  T operator()(T g, T x) const { return x > T(0) ? g : g * slope; }
+  EMBER_INLINE T operator()(T g, T x) const { return x > T(0) ? g : g * slope; }
 };
 struct Sigmoid {
-  float operator()(float x) const { return vmath::sigmoid(x); }
-  double operator()(double x) const { return dmath::sigmoid(x); }
+  EMBER_INLINE float operator()(float x) const { return vmath::sigmoid(x); }
+  EMBER_INLINE double operator()(double x) const { return dmath::sigmoid(x); }
 };
-struct SigmoidBackward { template <class T> T operator()(T g, T y) const { return g * (y * (T(1) - y)); } };
+struct SigmoidBackward { template <class T> EMBER_INLINE T operator()(T g, T y) const { return g * (y * (T(1) - y)); } };
 struct Tanh {
-  float operator()(float x) const { return vmath::tanh(x); }
-  double operator()(double x) const { return std::tanh(x); }
+  EMBER_INLINE float operator()(float x) const { return vmath::tanh(x); }
+  EMBER_INLINE double operator()(double x) const { return std::tanh(x); }
 };
-struct TanhBackward { template <class T> T operator()(T g, T y) const { return g * (T(1) - y * y); } };
+struct TanhBackward { template <class T> EMBER_INLINE T operator()(T g, T y) const { return g * (T(1) - y * y); } };
 struct GeluErf {
-  float operator()(float x) const { return vmath::gelu_erf(x); }
-  double operator()(double x) const { return dmath::gelu_erf(x); }
+  EMBER_INLINE float operator()(float x) const { return vmath::gelu_erf(x); }
+  EMBER_INLINE double operator()(double x) const { return dmath::gelu_erf(x); }
 };
 struct GeluErfBackward {
-  float operator()(float g, float x) const { return g * vmath::gelu_erf_grad(x); }
-  double operator()(double g, double x) const { return g * dmath::gelu_erf_grad(x); }
+  EMBER_INLINE float operator()(float g, float x) const { return g * vmath::gelu_erf_grad(x); }
+  EMBER_INLINE double operator()(double g, double x) const { return g * dmath::gelu_erf_grad(x); }
 };
 struct GeluTanh {
-  float operator()(float x) const { return vmath::gelu_tanh(x); }
-  double operator()(double x) const { return dmath::gelu_tanh(x); }
+  EMBER_INLINE float operator()(float x) const { return vmath::gelu_tanh(x); }
+  EMBER_INLINE double operator()(double x) const { return dmath::gelu_tanh(x); }
 };
 struct GeluTanhBackward {
-  float operator()(float g, float x) const { return g * vmath::gelu_tanh_grad(x); }
-  double operator()(double g, double x) const { return g * dmath::gelu_tanh_grad(x); }
+  EMBER_INLINE float operator()(float g, float x) const { return g * vmath::gelu_tanh_grad(x); }
+  EMBER_INLINE double operator()(double g, double x) const { return g * dmath::gelu_tanh_grad(x); }
 };
 
 // Inner positions a softmax column block covers (the width its loops vectorize over).
@@ -183,18 +187,18 @@ struct DimLayout {
 
 // ---- the loops, compiled once per ISA
 namespace act_scalar {
-#include "elementwise_loops.h"
+#include "activation_loops.h"
 #include "softmax_loops.h"
 }
 namespace act_avx2 {
 EMBER_AVX2_BEGIN
-#include "elementwise_loops.h"
+#include "activation_loops.h"
 #include "softmax_loops.h"
 EMBER_ISA_END
 }
 namespace act_avx512 {
 EMBER_AVX512_BEGIN
-#include "elementwise_loops.h"
+#include "activation_loops.h"
 #include "softmax_loops.h"
 EMBER_ISA_END
 }
@@ -220,9 +224,9 @@ template <class T, class Op>
 void run_unary(const TensorView& x, const TensorView& out, Op op) {
   StridedLoop<2> L({&x, &out});
   switch (isa()) {
-    case Isa::avx512: act_avx512::unary_loop(L, x.ptr<T>(), out.ptr<T>(), op); break;
-    case Isa::avx2: act_avx2::unary_loop(L, x.ptr<T>(), out.ptr<T>(), op); break;
-    default: act_scalar::unary_loop(L, x.ptr<T>(), out.ptr<T>(), op);
+    case Isa::avx512: act_avx512::act_unary_loop(L, x.ptr<T>(), out.ptr<T>(), op); break;
+    case Isa::avx2: act_avx2::act_unary_loop(L, x.ptr<T>(), out.ptr<T>(), op); break;
+    default: act_scalar::act_unary_loop(L, x.ptr<T>(), out.ptr<T>(), op);
   }
 }
 
@@ -230,9 +234,9 @@ template <class T, class Op>
 void run_binary(const TensorView& a, const TensorView& b, const TensorView& out, Op op) {
   StridedLoop<3> L({&a, &b, &out});
   switch (isa()) {
-    case Isa::avx512: act_avx512::binary_loop(L, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), op); break;
-    case Isa::avx2: act_avx2::binary_loop(L, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), op); break;
-    default: act_scalar::binary_loop(L, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), op);
+    case Isa::avx512: act_avx512::act_binary_loop(L, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), op); break;
+    case Isa::avx2: act_avx2::act_binary_loop(L, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), op); break;
+    default: act_scalar::act_binary_loop(L, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), op);
   }
 }
 

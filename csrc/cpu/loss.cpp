@@ -15,20 +15,24 @@
 #include "vmath.h"
 #include "vmath_act.h"
 
+#define EMBER_INLINE __attribute__((always_inline)) inline
+// On the loop bodies: inline every call (vmath::exp included) so the loops vectorize.
+#define EMBER_FLATTEN __attribute__((flatten))
+
 namespace ember::cpu {
 namespace {
 
-inline float exp_t(float x) { return vmath::exp(x); }
-inline double exp_t(double x) { return std::exp(x); }
-inline float log_t(float x) { return vmath::log(x); }
-inline double log_t(double x) { return std::log(x); }
+EMBER_INLINE float exp_t(float x) { return vmath::exp(x); }
+EMBER_INLINE double exp_t(double x) { return std::exp(x); }
+EMBER_INLINE float log_t(float x) { return vmath::log(x); }
+EMBER_INLINE double log_t(double x) { return std::log(x); }
 // softplus(-x) = log(1 + e^-x) = log1p(e^-|x|) + max(-x, 0), without overflow
-inline float softplus_neg(float x) {
+EMBER_INLINE float softplus_neg(float x) {
   return vmath::log1p_unit(vmath::exp(-__builtin_fabsf(x))) + (x < 0.0f ? -x : 0.0f);
 }
-inline double softplus_neg(double x) { return std::log1p(std::exp(-std::fabs(x))) + (x < 0 ? -x : 0.0); }
-inline float sigmoid_t(float x) { return vmath::sigmoid(x); }
-inline double sigmoid_t(double x) {
+EMBER_INLINE double softplus_neg(double x) { return std::log1p(std::exp(-std::fabs(x))) + (x < 0 ? -x : 0.0); }
+EMBER_INLINE float sigmoid_t(float x) { return vmath::sigmoid(x); }
+EMBER_INLINE double sigmoid_t(double x) {
   double e = std::exp(-std::fabs(x));
   return (x < 0 ? e : 1.0) / (1.0 + e);
 }

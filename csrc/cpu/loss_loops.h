@@ -6,7 +6,7 @@
 // stats = {max, log(sum exp(x - max))}: log-softmax is (x - max) - stats[1] without
 // rounding lse = max + log s (at |x| ~ 1e4 that rounding alone would cost 1e-3).
 template <class T>
-inline void ce_row_forward(const T* x, int64_t sc, int64_t C, int64_t t, bool ignored, const T* w, int64_t sw,
+EMBER_FLATTEN inline void ce_row_forward(const T* x, int64_t sc, int64_t C, int64_t t, bool ignored, const T* w, int64_t sw,
                            T wt, T wsum, T eps, T* loss, T* stats) {
   T m = -std::numeric_limits<T>::infinity(), s = 0, sm = 0;  // sm = sum_c w_c (m - x_c)
   if (sc == 1) {
@@ -52,7 +52,7 @@ inline void ce_row_forward(const T* x, int64_t sc, int64_t C, int64_t t, bool ig
 // grad_c = scale [(1-eps) w_t (p_c - [c == t]) + eps/C (W p_c - w_c)], p = softmax(x)
 //        = A p_c - B w_c, minus D at c == t.
 template <class T>
-inline void ce_row_backward(const T* x, int64_t sc, int64_t C, int64_t t, bool ignored, const T* w, int64_t sw,
+EMBER_FLATTEN inline void ce_row_backward(const T* x, int64_t sc, int64_t C, int64_t t, bool ignored, const T* w, int64_t sw,
                             T wt, T wsum, T eps, const T* stats, T scale, T* gx, int64_t sgx) {
   if (ignored) {
     for (int64_t c = 0; c < C; ++c) gx[c * sgx] = 0;
@@ -105,7 +105,7 @@ void cross_entropy_backward_run(const Rows3& R, const T* x, const int64_t* tgt, 
 // mse: out = (x - t)^2
 template <class T>
 void mse_run(const StridedLoop<3>& L, const T* x, const T* t, T* o) {
-  L.run(kElementwiseGrain, [&](const std::array<int64_t, 3>& off, const std::array<int64_t, 3>& st, int64_t n) {
+  L.run(kElementwiseGrain, [&](const std::array<int64_t, 3>& off, const std::array<int64_t, 3>& st, int64_t n) EMBER_FLATTEN {
     const T* px = x + off[0];
     const T* pt = t + off[1];
     T* po = o + off[2];
@@ -120,7 +120,7 @@ void mse_run(const StridedLoop<3>& L, const T* x, const T* t, T* o) {
 // grad_input = 2 scale g (x - t)
 template <class T>
 void mse_backward_run(const StridedLoop<4>& L, const T* x, const T* t, const T* g, T scale2, T* o) {
-  L.run(kElementwiseGrain, [&](const std::array<int64_t, 4>& off, const std::array<int64_t, 4>& st, int64_t n) {
+  L.run(kElementwiseGrain, [&](const std::array<int64_t, 4>& off, const std::array<int64_t, 4>& st, int64_t n) EMBER_FLATTEN {
     const T* px = x + off[0];
     const T* pt = t + off[1];
     const T* pg = g + off[2];
@@ -137,7 +137,7 @@ void mse_backward_run(const StridedLoop<4>& L, const T* x, const T* t, const T* 
 // bce with logits: loss = w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)]
 template <class T>
 void bce_run(const StridedLoop<5>& L, const T* x, const T* t, const T* w, const T* pw, T* o) {
-  L.run(kElementwiseGrain, [&](const std::array<int64_t, 5>& off, const std::array<int64_t, 5>& st, int64_t n) {
+  L.run(kElementwiseGrain, [&](const std::array<int64_t, 5>& off, const std::array<int64_t, 5>& st, int64_t n) EMBER_FLATTEN {
     const T *px = x + off[0], *pt = t + off[1], *pww = w + off[2], *ppw = pw + off[3];
     T* po = o + off[4];
     for (int64_t i = 0; i < n; ++i) {
@@ -153,7 +153,7 @@ void bce_run(const StridedLoop<5>& L, const T* x, const T* t, const T* w, const 
 template <class T>
 void bce_backward_run(const StridedLoop<7>& L, const T* x, const T* t, const T* w, const T* pw, const T* g, T scale,
                       T* gx, T* gt) {
-  L.run(kElementwiseGrain, [&](const std::array<int64_t, 7>& off, const std::array<int64_t, 7>& st, int64_t n) {
+  L.run(kElementwiseGrain, [&](const std::array<int64_t, 7>& off, const std::array<int64_t, 7>& st, int64_t n) EMBER_FLATTEN {
     const T *px = x + off[0], *pt = t + off[1], *pww = w + off[2], *ppw = pw + off[3], *pg = g + off[4];
     T* pgx = gx + off[5];
     T* pgt = gt ? gt + off[6] : nullptr;

@@ -12,7 +12,7 @@
 // ---- forward: x (outer, C, inner) -> y, same layout (any strides)
 
 template <class T, bool Log>
-void softmax_row(const T* x, int64_t sx, T* y, int64_t sy, int64_t C) {
+EMBER_FLATTEN void softmax_row(const T* x, int64_t sx, T* y, int64_t sy, int64_t C) {
   T m = -std::numeric_limits<T>::infinity();
   T s = 0;
   if (sx == 1 && sy == 1) {
@@ -53,7 +53,7 @@ void softmax_row(const T* x, int64_t sx, T* y, int64_t sy, int64_t C) {
 
 // w (<= kColumnBlock) inner positions at x, x + ix, ...; C steps of cx apart.
 template <class T, bool Log, bool Unit>
-void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy, int64_t C, int64_t w) {
+EMBER_FLATTEN void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy, int64_t C, int64_t w) {
   if (Unit) ix = iy = 1;
   T m[kColumnBlock], s[kColumnBlock];
   for (int64_t j = 0; j < w; ++j) { m[j] = -std::numeric_limits<T>::infinity(); s[j] = 0; }
@@ -91,7 +91,7 @@ void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64
 //   log_softmax: gx = g - exp(y) * sum_C(g)
 
 template <class T, bool Log>
-void softmax_backward_row(const T* g, int64_t sg, const T* y, int64_t sy, T* gx, int64_t sgx, int64_t C) {
+EMBER_FLATTEN void softmax_backward_row(const T* g, int64_t sg, const T* y, int64_t sy, T* gx, int64_t sgx, int64_t C) {
   T s = 0;
   if (sg == 1 && sy == 1 && sgx == 1) {
     if (Log) {
@@ -115,7 +115,7 @@ void softmax_backward_row(const T* g, int64_t sg, const T* y, int64_t sy, T* gx,
 }
 
 template <class T, bool Log, bool Unit>
-void softmax_backward_columns(const T* g, int64_t cg, int64_t ig, const T* y, int64_t cy, int64_t iy, T* gx,
+EMBER_FLATTEN void softmax_backward_columns(const T* g, int64_t cg, int64_t ig, const T* y, int64_t cy, int64_t iy, T* gx,
                               int64_t cgx, int64_t igx, int64_t C, int64_t w) {
   if (Unit) ig = iy = igx = 1;
   T s[kColumnBlock];

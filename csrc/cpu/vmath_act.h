@@ -16,7 +16,7 @@ namespace vmath {
 
 // exp(s) for a double s <= 0 with float accuracy even for s ~ -100 (where rounding s
 // to float first would cost |s| * 2^-24 of relative error).
-inline float exp_of_double(double s) {
+[[gnu::always_inline]] inline float exp_of_double(double s) {
   s = s < -200.0 ? -200.0 : s;  // keeps hi finite; exp(-200) is 0 in float anyway
   float hi = static_cast<float>(s);
   float lo = static_cast<float>(s - static_cast<double>(hi));
@@ -25,7 +25,7 @@ inline float exp_of_double(double s) {
 
 // sigmoid(x) = 1 / (1 + e^-x), from e = exp(-|x|) so nothing overflows and the
 // negative tail keeps full relative accuracy: x < 0 -> e / (1 + e).
-inline float sigmoid(float x) {
+[[gnu::always_inline]] inline float sigmoid(float x) {
   float ax = __builtin_fabsf(x);
   float e = vmath::exp(-ax);
   return (x < 0.0f ? e : 1.0f) / (1.0f + e);  // NaN: e is NaN, so is the quotient
@@ -33,7 +33,7 @@ inline float sigmoid(float x) {
 
 // tanh(x): an odd polynomial below 0.625 (fit to tanh(x)/x - 1 in x^2; < 1 ulp), above
 // it 1 - 2 / (exp(2|x|) + 1), which is 1 for |x| > 9 (exp overflows to inf there).
-inline float tanh(float x) {
+[[gnu::always_inline]] inline float tanh(float x) {
   float ax = __builtin_fabsf(x);
   float s = x * x;
   float p = -6.1049303040e-03f;
@@ -52,7 +52,7 @@ inline float tanh(float x) {
 // erfcc), with q a degree-10 polynomial fit to log(erfcx(z) / t) on z in [0, 10.5]
 // (max error 8e-9). q is evaluated in double: float Horner would cost 2-4 ulp here.
 // Beyond z = 10.5, erfc(z) < 1e-49, i.e. 0 in float.
-inline float erfc_of_half_square(float ax, double x2, double log_scale = 0.0) {
+[[gnu::always_inline]] inline float erfc_of_half_square(float ax, double x2, double log_scale = 0.0) {
   double z = static_cast<double>(ax) * 0.70710678118654752440;
   double zc = z > 10.5 ? 10.5 : z;
   double t = 2.0 / (2.0 + zc);
@@ -78,7 +78,7 @@ constexpr float kTwoMinus64 = 5.42101086242752217e-20f;
 
 // gelu(x) = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2. For x < 0 that is the erfc tail
 // (no cancellation in 1 + erf); for x >= 0, x (1 - erfc(x / sqrt 2) / 2).
-inline float gelu_erf(float x) {
+[[gnu::always_inline]] inline float gelu_erf(float x) {
   float ax = __builtin_fabsf(x);
   double x2 = static_cast<double>(x) * static_cast<double>(x);
   bool neg = x < 0.0f;
@@ -87,7 +87,7 @@ inline float gelu_erf(float x) {
 }
 
 // d gelu / dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
-inline float gelu_erf_grad(float x) {
+[[gnu::always_inline]] inline float gelu_erf_grad(float x) {
   float ax = __builtin_fabsf(x);
   double x2 = static_cast<double>(x) * static_cast<double>(x);
   float hc = 0.5f * erfc_of_half_square(ax, x2);
@@ -101,11 +101,11 @@ inline float gelu_erf_grad(float x) {
 struct SigmoidPair {
   float s, one_minus_s;  // sigmoid(a) and 1 - sigmoid(a), each to full relative accuracy
 };
-inline double gelu_tanh_arg(float x) {  // a = 2 sqrt(2/pi) (x + 0.044715 x^3), in double
+[[gnu::always_inline]] inline double gelu_tanh_arg(float x) {  // a = 2 sqrt(2/pi) (x + 0.044715 x^3), in double
   double xd = static_cast<double>(x);
   return 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
 }
-inline SigmoidPair gelu_tanh_sigmoid(float x) {
+[[gnu::always_inline]] inline SigmoidPair gelu_tanh_sigmoid(float x) {
   double a = gelu_tanh_arg(x);
   float e = exp_of_double(a < 0.0 ? a : -a);
   float r = 1.0f / (1.0f + e);
@@ -116,7 +116,7 @@ inline SigmoidPair gelu_tanh_sigmoid(float x) {
 
 // x < 0: x e / (1 + e) with e formed scaled by 2^64 (see kTwoMinus64), so a denormal
 // result is rounded once.
-inline float gelu_tanh(float x) {
+[[gnu::always_inline]] inline float gelu_tanh(float x) {
   double a = gelu_tanh_arg(x);
   bool neg = a < 0.0;
   float es = exp_of_double((neg ? a : -a) + kLogTwo64);  // e * 2^64
@@ -125,7 +125,7 @@ inline float gelu_tanh(float x) {
 }
 
 // d/dx [x s(a)] = s + x s (1 - s) a'(x), a' = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2).
-inline float gelu_tanh_grad(float x) {
+[[gnu::always_inline]] inline float gelu_tanh_grad(float x) {
   SigmoidPair p = gelu_tanh_sigmoid(x);
   float da = 1.5957691216057307117f * (1.0f + 0.134145f * x * x);
   return p.s + x * (p.s * p.one_minus_s) * da;
@@ -133,7 +133,7 @@ inline float gelu_tanh_grad(float x) {
 
 // log1p(u) for u in [0, 1] (softplus tails): log(1 + u) corrected for the rounding of
 // 1 + u (Goldberg's trick); u itself where 1 + u rounds to 1.
-inline float log1p_unit(float u) {
+[[gnu::always_inline]] inline float log1p_unit(float u) {
   float w = 1.0f + u;
   float d = w - 1.0f;
   float l = vmath::log(w);

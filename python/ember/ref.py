@@ -122,8 +122,9 @@ def _reduce_loss(loss, reduction, divisor):
 def nll_loss(logp, target, weight=None, ignore_index=-100, reduction="mean"):
     """logp (N, C, ...) or (C,), target (N, ...) or (); mean divides by sum of w[target]."""
     logp, target = _f64(logp), np.asarray(target)
-    if logp.ndim == 1:
-        logp, target = logp[None], target[None]
+    if logp.ndim == 1:  # unbatched: the 'none' loss is 0-d
+        out = nll_loss(logp[None], target[None], weight, ignore_index, reduction)
+        return out[0] if reduction == "none" else out
     w = np.ones(logp.shape[1]) if weight is None else _f64(weight)
     keep = target != ignore_index
     t = np.where(keep, target, 0)
@@ -135,8 +136,9 @@ def nll_loss(logp, target, weight=None, ignore_index=-100, reduction="mean"):
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """PyTorch's cross_entropy with class indices: (1 - eps) nll + eps / C * sum_c -w_c log p_c."""
     logits, target = _f64(logits), np.asarray(target)
-    if logits.ndim == 1:
-        logits, target = logits[None], target[None]
+    if logits.ndim == 1:  # unbatched: the 'none' loss is 0-d
+        out = cross_entropy(logits[None], target[None], weight, ignore_index, reduction, label_smoothing)
+        return out[0] if reduction == "none" else out
     c = logits.shape[1]
     logp = log_softmax(logits, 1)
     w = np.ones(c) if weight is None else _f64(weight)

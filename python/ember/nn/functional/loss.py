@@ -56,7 +56,8 @@ def _grad_per_element(g, shape, weight_sum, reduction):
 
 
 def _class_inputs(input, target, weight, name):
-    """(input as (N, C, K), target as (N, K), weight, target's shape) with checks."""
+    """Checked (input, target, weight) and the (N, C, K) the kernels see them as: (C,) is
+    one sample, (N, C, d1, ...) has K = d1 * ... positions per sample."""
     _check_float(input, name)
     if not isinstance(target, Tensor):
         raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
@@ -72,47 +73,61 @@ def _class_inputs(input, target, weight, name):
         if target.ndim != 0:
             raise ValueError(f"{name}: for input of shape {tuple(input.shape)} (unbatched), target must be 0-d, "
                              f"got shape {tuple(target.shape)}")
-        input, target = reshape(input, (1, input.shape[0])), reshape(target, (1,))
+        return input, target, _class_weight(weight, input.shape[0], input.dtype, name), (1, input.shape[0], 1)
     expect = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(target.shape) != expect:
         raise ValueError(f"{name}: target shape {tuple(target.shape)} does not match input shape "
                          f"{tuple(input.shape)} (expected {expect})")
-    if weight is not None:
-        if not isinstance(weight, Tensor):
-            raise TypeError(f"{name}: weight must be a Tensor or None, got {type(weight).__name__}")
-        if weight.ndim != 1 or weight.shape[0] != input.shape[1]:
-            raise ValueError(f"{name}: weight must have shape ({input.shape[1]},), one per class, "
-                             f"got {tuple(weight.shape)}")
-        weight = _cast(weight, input.dtype)
     n, c = input.shape[:2]
     k = int(np.prod(input.shape[2:])) if input.ndim > 2 else 1
-    return reshape(input, (n, c, k)), reshape(target, (n, k)), weight, tuple(target.shape)
+    return input, target, _class_weight(weight, c, input.dtype, name), (n, c, k)
+
+
+def _class_weight(weight, c, dtype, name):
+    if weight is None:
+        return None
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{name}: weight must be a Tensor or None, got {type(weight).__name__}")
+    if weight.ndim != 1 or weight.shape[0] != c:
+        raise ValueError(f"{name}: weight must have shape ({c},), one per class, got {tuple(weight.shape)}")
+    return _cast(weight, dtype)
+
+
+def _as_ncK(x, t, nck):
+    """x as (N, C, K) and t as (N, K) arrays: views (a copy by our kernel only when x's
+    strides cannot be viewed that way). Outside autograd: the Functions take the
+    original tensors and return gradients of their shapes, so no reshape node (and no
+    copy of the gradient through it) is recorded."""
+    n, c, k = nck
+    return reshape(x, nck)._data, reshape(t, (n, k))._data
 
 
 class CrossEntropy(Function):
     @staticmethod
-    def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
-        n, c, k = x.shape
-        loss = _empty((n, k), x.dtype, x.device)
-        stats = _empty((n, k, 2), x.dtype, x.device)
-        weight_sum = _empty((), x.dtype, x.device)
-        _kernels(x.device).cross_entropy(x._data, target._data, None if weight is None else weight._data,
-                                         ignore_index, label_smoothing, loss._data, stats._data, weight_sum._data)
-        ctx.save_for_backward(x, target, weight, stats, weight_sum)
-        ctx.args = (ignore_index, label_smoothing, reduction)
+    def forward(ctx, input, target, weight, nck, ignore_index, label_smoothing, reduction):
+        n, c, k = nck
+        x, t = _as_ncK(input, target, nck)
+        loss = _empty((n, k), input.dtype, input.device)
+        stats = _empty((n, k, 2), input.dtype, input.device)
+        weight_sum = _empty((), input.dtype, input.device)
+        _kernels(input.device).cross_entropy(x, t, None if weight is None else weight._data, ignore_index,
+                                             label_smoothing, loss._data, stats._data, weight_sum._data)
+        ctx.save_for_backward(Tensor._wrap(x), Tensor._wrap(t), weight, stats, weight_sum)
+        ctx.args = (input.shape, ignore_index, label_smoothing, reduction)
         return _reduce(loss, weight_sum, reduction)
 
     @staticmethod
     def backward(ctx, g):
-        x, target, weight, stats, weight_sum = ctx.saved_tensors
-        ignore_index, label_smoothing, reduction = ctx.args
+        x, t, weight, stats, weight_sum = ctx.saved_tensors
+        shape, ignore_index, label_smoothing, reduction = ctx.args
         n, c, k = x.shape
         g = _cast(g, x.dtype)
-        gx = _empty(x.shape, x.dtype, x.device)
+        gx = _empty(shape, x.dtype, x.device)
         _kernels(x.device).cross_entropy_backward(
-            x._data, target._data, None if weight is None else weight._data, stats._data,
-            _grad_per_element(g, (n, k), weight_sum, reduction), ignore_index, label_smoothing, gx._data)
-        return gx, None, None, None, None, None
+            x._data, t._data, None if weight is None else weight._data, stats._data,
+            _grad_per_element(g, (n, k), weight_sum, reduction), ignore_index, label_smoothing,
+            gx._data.reshape(x.shape))
+        return gx, None, None, None, None, None, None
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
@@ -120,40 +135,41 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     reduction = _reduction(reduction, size_average, reduce, "cross_entropy")
     if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
-    x, t, w, tshape = _class_inputs(input, target, weight, "cross_entropy")
-    out = CrossEntropy.apply(x, t, w, int(ignore_index), float(label_smoothing), reduction)
-    return reshape(out, tshape) if reduction == "none" else out
+    x, t, w, nck = _class_inputs(input, target, weight, "cross_entropy")
+    out = CrossEntropy.apply(x, t, w, nck, int(ignore_index), float(label_smoothing), reduction)
+    return reshape(out, t.shape) if reduction == "none" else out
 
 
 class NLLLoss(Function):
     @staticmethod
-    def forward(ctx, x, target, weight, ignore_index, reduction):
-        n, c, k = x.shape
-        loss = _empty((n, k), x.dtype, x.device)
-        weight_sum = _empty((), x.dtype, x.device)
-        _kernels(x.device).nll_loss(x._data, target._data, None if weight is None else weight._data, ignore_index,
-                                    loss._data, weight_sum._data)
-        ctx.save_for_backward(target, weight, weight_sum)
-        ctx.args = (x.shape, x.dtype, ignore_index, reduction)
+    def forward(ctx, input, target, weight, nck, ignore_index, reduction):
+        n, c, k = nck
+        x, t = _as_ncK(input, target, nck)
+        loss = _empty((n, k), input.dtype, input.device)
+        weight_sum = _empty((), input.dtype, input.device)
+        _kernels(input.device).nll_loss(x, t, None if weight is None else weight._data, ignore_index, loss._data,
+                                        weight_sum._data)
+        ctx.save_for_backward(Tensor._wrap(t), weight, weight_sum)
+        ctx.args = (input.shape, nck, input.dtype, ignore_index, reduction)
         return _reduce(loss, weight_sum, reduction)
 
     @staticmethod
     def backward(ctx, g):
-        target, weight, weight_sum = ctx.saved_tensors
-        shape, dtype, ignore_index, reduction = ctx.args
+        t, weight, weight_sum = ctx.saved_tensors
+        shape, (n, c, k), dtype, ignore_index, reduction = ctx.args
         g = _cast(g, dtype)
         gx = _empty(shape, dtype, g.device)
-        _kernels(g.device).nll_loss_backward(target._data, None if weight is None else weight._data,
-                                             _grad_per_element(g, (shape[0], shape[2]), weight_sum, reduction),
-                                             ignore_index, gx._data)
-        return gx, None, None, None, None
+        _kernels(g.device).nll_loss_backward(t._data, None if weight is None else weight._data,
+                                             _grad_per_element(g, (n, k), weight_sum, reduction), ignore_index,
+                                             gx._data.reshape(n, c, k))
+        return gx, None, None, None, None, None
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     reduction = _reduction(reduction, size_average, reduce, "nll_loss")
-    x, t, w, tshape = _class_inputs(input, target, weight, "nll_loss")
-    out = NLLLoss.apply(x, t, w, int(ignore_index), reduction)
-    return reshape(out, tshape) if reduction == "none" else out
+    x, t, w, nck = _class_inputs(input, target, weight, "nll_loss")
+    out = NLLLoss.apply(x, t, w, nck, int(ignore_index), reduction)
+    return reshape(out, t.shape) if reduction == "none" else out
 
 
 # ---------------------------------------------------------------- elementwise losses
