@@ -6,7 +6,8 @@ bandwidth ceiling. Float32, 1M and 16M elements.
 
 Each row times every implementation once per round, interleaved, for `repeat` rounds
 after a warm-up, and reports medians: the shared machine is noisy and interleaving
-keeps slow spells from landing on one implementation. Columns:
+keeps slow spells from landing on one implementation (--stat min reports the best
+round instead, for a loaded machine). Columns:
   GB/s      bytes the op must move (reads + writes, once) / ember's time
   copy GB/s the same bytes moved by np.copyto (read + write), the ceiling
   vs copy   ember time / copy time (goal <= 1.5)
@@ -35,7 +36,7 @@ except ImportError:
     _erf = None
 
 
-def _interleaved_medians(fns, repeat, warmup=2):
+def _interleaved_medians(fns, repeat, warmup=2, stat=np.median):
     for f in fns.values():
         for _ in range(warmup):
             f()
@@ -45,7 +46,7 @@ def _interleaved_medians(fns, repeat, warmup=2):
             t0 = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    return {k: float(stat(v)) for k, v in times.items()}
 
 
 def _copy_fn(nbytes):
@@ -196,13 +197,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=0, help="rounds (default: by size)")
     ap.add_argument("--only", default="", help="comma-separated op names")
+    ap.add_argument("--stat", choices=["median", "min"], default="median",
+                    help="min: best round of each, less sensitive to a loaded machine")
     args = ap.parse_args()
     ember.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()} "
           f"{platform.processor() or ''}, {args.threads} threads, ember cpu path {ember.cpu_isa()}, "
-          f"numpy {np.__version__}, torch {torch.__version__ if torch else 'n/a'}")
+          f"numpy {np.__version__}, torch {torch.__version__ if torch else 'n/a'}, {args.stat} of rounds")
     head = (f"| {'op':<17} | {'shape':<17} | {'ember ms':>9} | {'numpy ms':>9} | {'torch ms':>9} | {'copy ms':>8} "
             f"| {'GB/s':>6} | {'copy GB/s':>9} | {'vs copy':>7} | {'vs numpy':>8} | {'vs torch':>8} |")
     print(head)
@@ -217,7 +220,7 @@ def main():
             fns["numpy"] = npf
         if tf is not None:
             fns["torch"] = tf
-        t = _interleaved_medians(fns, repeat)
+        t = _interleaved_medians(fns, repeat, stat=np.min if args.stat == "min" else np.median)
         te = t["ember"]
         fmt = lambda k: f"{t[k] * 1e3:9.3f}" if k in t else f"{'-':>9}"  # noqa: E731
         ratio = lambda k: f"{t[k] / te:8.2f}" if k in t else f"{'-':>8}"  # noqa: E731

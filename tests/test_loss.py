@@ -265,3 +265,15 @@ def test_bce_with_logits_errors():
     a = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match="binary_cross_entropy_with_logits: shapes differ"):
         _C.binary_cross_entropy_with_logits(a, a, a, np.zeros(2, np.float32), a.copy())
+
+
+def test_nan_propagates(isa):
+    x = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], np.float32)
+    t = ember.tensor([0, 2])
+    loss = F.cross_entropy(ember.from_numpy(x), t, reduction="none").numpy()
+    assert np.isnan(loss[0]) and np.isfinite(loss[1])
+    assert np.isnan(F.cross_entropy(ember.from_numpy(x), t).item())
+    bce = F.binary_cross_entropy_with_logits(ember.from_numpy(x), ember.from_numpy(np.full_like(x, 0.5)),
+                                             reduction="none").numpy()
+    assert np.isnan(bce[0, 1]) and np.isfinite(np.delete(bce.ravel(), 1)).all()
+    assert np.isnan(F.mse_loss(ember.from_numpy(x), ember.from_numpy(np.zeros_like(x))).item())

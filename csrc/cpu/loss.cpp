@@ -52,18 +52,15 @@ struct Rows3 {
 }  // namespace
 
 namespace loss_scalar {
-#include "elementwise_loops.h"
 #include "loss_loops.h"
 }
 namespace loss_avx2 {
 EMBER_AVX2_BEGIN
-#include "elementwise_loops.h"
 #include "loss_loops.h"
 EMBER_ISA_END
 }
 namespace loss_avx512 {
 EMBER_AVX512_BEGIN
-#include "elementwise_loops.h"
 #include "loss_loops.h"
 EMBER_ISA_END
 }
