@@ -2,7 +2,11 @@
 PyTorch (CPU, same thread count), with a plain copy of the same bytes (np.copyto) as the
 bandwidth ceiling. Float32, 1M and 16M elements.
 
-    PYTHONPATH=python python3 bench/bench_activation.py [--quick] [--threads 2] [--repeat 9]
+    OMP_WAIT_POLICY=passive PYTHONPATH=python python3 bench/bench_activation.py [--quick] [--threads 2]
+
+On an oversubscribed machine (more runnable threads than cores) set OMP_WAIT_POLICY=passive:
+with libgomp's default spin-waiting, a 2-thread parallel region there often waits a whole
+scheduler time slice (5-25 ms) for its second thread, for ember and torch alike.
 
 Each row times every implementation once per round, interleaved, for `repeat` rounds
 after a warm-up, and reports medians: the shared machine is noisy and interleaving
