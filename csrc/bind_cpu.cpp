@@ -135,8 +135,124 @@ PYBIND11_MODULE(_C, m) {
   // ---- dropout ----
 
   // ---- activations and softmax ----
+  def_unary(m, "relu", cpu::relu);
+  def_unary(m, "sigmoid", cpu::sigmoid);
+  def_unary(m, "tanh", cpu::tanh);
+  for (auto [name, fn] : {std::pair{"relu_backward", cpu::relu_backward},
+                          std::pair{"sigmoid_backward", cpu::sigmoid_backward},
+                          std::pair{"tanh_backward", cpu::tanh_backward}}) {
+    m.def(name, [fn = fn](py::handle g, py::handle y, py::handle gx) {
+      auto vg = in(g, "grad"), vy = in(y, "output"), vgx = out(gx, "grad_input");
+      py::gil_scoped_release nogil;
+      fn(vg, vy, vgx);
+    }, py::arg("grad"), py::arg("output"), py::arg("grad_input"));
+  }
+  m.def("leaky_relu", [](py::handle x, double slope, py::handle o) {
+    auto vx = in(x, "x"), vo = out(o, "out");
+    py::gil_scoped_release nogil;
+    cpu::leaky_relu(vx, slope, vo);
+  }, py::arg("x"), py::arg("negative_slope"), py::arg("out"));
+  m.def("leaky_relu_backward", [](py::handle g, py::handle x, double slope, py::handle gx) {
+    auto vg = in(g, "grad"), vx = in(x, "input"), vgx = out(gx, "grad_input");
+    py::gil_scoped_release nogil;
+    cpu::leaky_relu_backward(vg, vx, slope, vgx);
+  }, py::arg("grad"), py::arg("input"), py::arg("negative_slope"), py::arg("grad_input"));
+  m.def("gelu", [](py::handle x, bool approximate_tanh, py::handle o) {
+    auto vx = in(x, "x"), vo = out(o, "out");
+    py::gil_scoped_release nogil;
+    cpu::gelu(vx, approximate_tanh, vo);
+  }, py::arg("x"), py::arg("approximate_tanh"), py::arg("out"));
+  m.def("gelu_backward", [](py::handle g, py::handle x, bool approximate_tanh, py::handle gx) {
+    auto vg = in(g, "grad"), vx = in(x, "input"), vgx = out(gx, "grad_input");
+    py::gil_scoped_release nogil;
+    cpu::gelu_backward(vg, vx, approximate_tanh, vgx);
+  }, py::arg("grad"), py::arg("input"), py::arg("approximate_tanh"), py::arg("grad_input"));
+  for (auto [name, fn] : {std::pair{"softmax", cpu::softmax}, std::pair{"log_softmax", cpu::log_softmax}}) {
+    m.def(name, [fn = fn](py::handle x, int64_t dim, py::handle o) {
+      auto vx = in(x, "x"), vo = out(o, "out");
+      py::gil_scoped_release nogil;
+      fn(vx, dim, vo);
+    }, py::arg("x"), py::arg("dim"), py::arg("out"));
+  }
+  for (auto [name, fn] : {std::pair{"softmax_backward", cpu::softmax_backward},
+                          std::pair{"log_softmax_backward", cpu::log_softmax_backward}}) {
+    m.def(name, [fn = fn](py::handle g, py::handle y, int64_t dim, py::handle gx) {
+      auto vg = in(g, "grad"), vy = in(y, "output"), vgx = out(gx, "grad_input");
+      py::gil_scoped_release nogil;
+      fn(vg, vy, dim, vgx);
+    }, py::arg("grad"), py::arg("output"), py::arg("dim"), py::arg("grad_input"));
+  }
 
   // ---- losses ----
+  // An optional tensor argument: None -> nullptr.
+  auto opt_in = [](py::handle h, const char* name, TensorView& v) -> const TensorView* {
+    if (h.is_none()) return nullptr;
+    v = in(h, name);
+    return &v;
+  };
+  m.def("cross_entropy", [opt_in](py::handle x, py::handle t, py::handle w, int64_t ignore_index,
+                                  double label_smoothing, py::handle loss, py::handle stats, py::handle wsum) {
+    TensorView vw;
+    auto vx = in(x, "input"), vt = in(t, "target"), vl = out(loss, "loss"), vs = out(stats, "stats"),
+         vws = out(wsum, "weight_sum");
+    const TensorView* pw = opt_in(w, "weight", vw);
+    py::gil_scoped_release nogil;
+    cpu::cross_entropy(vx, vt, pw, ignore_index, label_smoothing, vl, vs, vws);
+  }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("ignore_index"), py::arg("label_smoothing"),
+     py::arg("loss"), py::arg("stats"), py::arg("weight_sum"));
+  m.def("cross_entropy_backward", [opt_in](py::handle x, py::handle t, py::handle w, py::handle stats, py::handle g,
+                                           int64_t ignore_index, double label_smoothing, py::handle gx) {
+    TensorView vw;
+    auto vx = in(x, "input"), vt = in(t, "target"), vs = in(stats, "stats"), vg = in(g, "grad"),
+         vgx = out(gx, "grad_input");
+    const TensorView* pw = opt_in(w, "weight", vw);
+    py::gil_scoped_release nogil;
+    cpu::cross_entropy_backward(vx, vt, pw, vs, vg, ignore_index, label_smoothing, vgx);
+  }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("stats"), py::arg("grad"),
+     py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("grad_input"));
+  m.def("nll_loss", [opt_in](py::handle x, py::handle t, py::handle w, int64_t ignore_index, py::handle loss,
+                             py::handle wsum) {
+    TensorView vw;
+    auto vx = in(x, "input"), vt = in(t, "target"), vl = out(loss, "loss"), vws = out(wsum, "weight_sum");
+    const TensorView* pw = opt_in(w, "weight", vw);
+    py::gil_scoped_release nogil;
+    cpu::nll_loss(vx, vt, pw, ignore_index, vl, vws);
+  }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("ignore_index"), py::arg("loss"),
+     py::arg("weight_sum"));
+  m.def("nll_loss_backward", [opt_in](py::handle t, py::handle w, py::handle g, int64_t ignore_index, py::handle gx) {
+    TensorView vw;
+    auto vt = in(t, "target"), vg = in(g, "grad"), vgx = out(gx, "grad_input");
+    const TensorView* pw = opt_in(w, "weight", vw);
+    py::gil_scoped_release nogil;
+    cpu::nll_loss_backward(vt, pw, vg, ignore_index, vgx);
+  }, py::arg("target"), py::arg("weight"), py::arg("grad"), py::arg("ignore_index"), py::arg("grad_input"));
+  m.def("mse_loss", [](py::handle x, py::handle t, py::handle o) {
+    auto vx = in(x, "input"), vt = in(t, "target"), vo = out(o, "out");
+    py::gil_scoped_release nogil;
+    cpu::mse_loss(vx, vt, vo);
+  }, py::arg("input"), py::arg("target"), py::arg("out"));
+  m.def("mse_loss_backward", [](py::handle x, py::handle t, py::handle g, double scale, py::handle gx) {
+    auto vx = in(x, "input"), vt = in(t, "target"), vg = in(g, "grad"), vgx = out(gx, "grad_input");
+    py::gil_scoped_release nogil;
+    cpu::mse_loss_backward(vx, vt, vg, scale, vgx);
+  }, py::arg("input"), py::arg("target"), py::arg("grad"), py::arg("scale"), py::arg("grad_input"));
+  m.def("binary_cross_entropy_with_logits", [](py::handle x, py::handle t, py::handle w, py::handle pw, py::handle o) {
+    auto vx = in(x, "input"), vt = in(t, "target"), vw = in(w, "weight"), vpw = in(pw, "pos_weight"),
+         vo = out(o, "out");
+    py::gil_scoped_release nogil;
+    cpu::binary_cross_entropy_with_logits(vx, vt, vw, vpw, vo);
+  }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("pos_weight"), py::arg("out"));
+  m.def("binary_cross_entropy_with_logits_backward", [](py::handle x, py::handle t, py::handle w, py::handle pw,
+                                                        py::handle g, double scale, py::handle gx, py::handle gt) {
+    auto vx = in(x, "input"), vt = in(t, "target"), vw = in(w, "weight"), vpw = in(pw, "pos_weight"),
+         vg = in(g, "grad"), vgx = out(gx, "grad_input");
+    TensorView vgt;
+    const TensorView* pgt = nullptr;
+    if (!gt.is_none()) { vgt = out(gt, "grad_target"); pgt = &vgt; }
+    py::gil_scoped_release nogil;
+    cpu::binary_cross_entropy_with_logits_backward(vx, vt, vw, vpw, vg, scale, vgx, pgt);
+  }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("pos_weight"), py::arg("grad"),
+     py::arg("scale"), py::arg("grad_input"), py::arg("grad_target"));
 
   // ---- optimizer updates ----
 }

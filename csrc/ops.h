@@ -102,8 +102,51 @@ void adaptive_avg_pool2d_backward(const TensorView& grad_out, const TensorView& 
 // ---- dropout (dropout.cpp) ----
 
 // ---- activations and softmax (activation.cpp) ----
+// Elementwise, any strides, out same shape and dtype (float32/float64). Each backward
+// takes grad_output, the tensor it needs (named), and writes grad_input.
+void relu(const TensorView& x, const TensorView& out);
+void relu_backward(const TensorView& grad, const TensorView& output, const TensorView& grad_input);
+void leaky_relu(const TensorView& x, double negative_slope, const TensorView& out);
+void leaky_relu_backward(const TensorView& grad, const TensorView& input, double negative_slope,
+                         const TensorView& grad_input);
+void sigmoid(const TensorView& x, const TensorView& out);
+void sigmoid_backward(const TensorView& grad, const TensorView& output, const TensorView& grad_input);
+void tanh(const TensorView& x, const TensorView& out);
+void tanh_backward(const TensorView& grad, const TensorView& output, const TensorView& grad_input);
+void gelu(const TensorView& x, bool approximate_tanh, const TensorView& out);
+void gelu_backward(const TensorView& grad, const TensorView& input, bool approximate_tanh,
+                   const TensorView& grad_input);
+// Over one dim (negative counts from the end) of any-strided x; out same shape.
+void softmax(const TensorView& x, int64_t dim, const TensorView& out);
+void log_softmax(const TensorView& x, int64_t dim, const TensorView& out);
+void softmax_backward(const TensorView& grad, const TensorView& output, int64_t dim, const TensorView& grad_input);
+void log_softmax_backward(const TensorView& grad, const TensorView& output, int64_t dim,
+                          const TensorView& grad_input);
 
 // ---- losses (loss.cpp) ----
+// Class-indexed losses take input (N, C, K) (PyTorch's (N, C, d1, ...) flattened) and
+// target (N, K) int64; weight (C,) or nullptr; per-sample loss (N, K) and weight_sum ()
+// (sum of w[target] over non-ignored targets, the 'mean' divisor) are written.
+void cross_entropy(const TensorView& logits, const TensorView& target, const TensorView* weight,
+                   int64_t ignore_index, double label_smoothing, const TensorView& loss, const TensorView& stats,
+                   const TensorView& weight_sum);  // stats (N, K, 2), kept for the backward
+void cross_entropy_backward(const TensorView& logits, const TensorView& target, const TensorView* weight,
+                            const TensorView& stats, const TensorView& grad, int64_t ignore_index,
+                            double label_smoothing, const TensorView& grad_input);  // grad (N, K) any strides
+void nll_loss(const TensorView& log_probs, const TensorView& target, const TensorView* weight, int64_t ignore_index,
+              const TensorView& loss, const TensorView& weight_sum);
+void nll_loss_backward(const TensorView& target, const TensorView* weight, const TensorView& grad,
+                       int64_t ignore_index, const TensorView& grad_input);
+// Elementwise losses: same-shape operands (broadcast by the caller), out (*) unreduced.
+void mse_loss(const TensorView& input, const TensorView& target, const TensorView& out);
+void mse_loss_backward(const TensorView& input, const TensorView& target, const TensorView& grad, double scale,
+                       const TensorView& grad_input);
+void binary_cross_entropy_with_logits(const TensorView& input, const TensorView& target, const TensorView& weight,
+                                      const TensorView& pos_weight, const TensorView& out);
+void binary_cross_entropy_with_logits_backward(const TensorView& input, const TensorView& target,
+                                               const TensorView& weight, const TensorView& pos_weight,
+                                               const TensorView& grad, double scale, const TensorView& grad_input,
+                                               const TensorView* grad_target);
 
 // ---- optimizer updates (optim.cpp) ----
 

@@ -119,6 +119,56 @@ def _conv_rows(quick):
     return rows
 
 
+def _activation_rows(quick):
+    """Activations, softmax and fused cross-entropy (forward + backward) vs NumPy."""
+    import ember.nn.functional as NF
+
+    n = 1 << 16 if quick else 1 << 20
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    tx = ember.from_numpy(x)
+    nb = 4 * n
+    rows = [
+        ("relu", f"{n}", lambda: NF.relu(tx), lambda: np.maximum(x, 0), 2 * nb, n),
+        ("sigmoid", f"{n}", lambda: NF.sigmoid(tx), lambda: 1 / (1 + np.exp(-x)), 2 * nb, 4 * n),
+        ("tanh", f"{n}", lambda: NF.tanh(tx), lambda: np.tanh(x), 2 * nb, 4 * n),
+        ("gelu tanh", f"{n}", lambda: NF.gelu(tx, approximate="tanh"),
+         lambda: 0.5 * x * (1 + np.tanh(np.float32(0.7978846) * (x + np.float32(0.044715) * x * x * x))), 2 * nb, 8 * n),
+    ]
+    for shape in ([(64, 1000), (256, 10)] if quick else [(1024, 1000), (256, 10)]):
+        s = (rng.standard_normal(shape) * 3).astype(np.float32)
+        ts = ember.from_numpy(s)
+
+        def np_softmax(s=s):
+            e = np.exp(s - s.max(1, keepdims=True))
+            return e / e.sum(1, keepdims=True)
+
+        rows.append(("softmax", "x".join(map(str, shape)), lambda ts=ts: NF.softmax(ts, 1), np_softmax, 8 * s.size,
+                     4 * s.size))
+    shape = (64, 1000) if quick else (1024, 1000)
+    logits = (rng.standard_normal(shape) * 3).astype(np.float32)
+    target = rng.integers(0, shape[1], shape[0])
+    tt, rows_idx = ember.from_numpy(target), np.arange(shape[0])
+
+    def ce_ours():
+        lt = ember.from_numpy(logits)
+        lt.requires_grad = True
+        NF.cross_entropy(lt, tt).backward()
+
+    def ce_numpy():
+        m = logits.max(1, keepdims=True)
+        e = np.exp(logits - m)
+        ssum = e.sum(1, keepdims=True)
+        loss = np.mean(np.log(ssum[:, 0]) + m[:, 0] - logits[rows_idx, target])
+        grad = e / ssum
+        grad[rows_idx, target] -= 1
+        return loss, grad / shape[0]
+
+    rows.append(("cross_entropy", "x".join(map(str, shape)) + " f+b", ce_ours, ce_numpy, 12 * logits.size,
+                 8 * logits.size))
+    return rows
+
+
 def run(ops=None, sizes=None, threads=None, repeat=None, quick=False):
     if threads:
         ember.set_num_threads(threads)
@@ -128,6 +178,7 @@ def run(ops=None, sizes=None, threads=None, repeat=None, quick=False):
         rows += _elementwise_rows(n)
     rows += _gemm_rows(quick)
     rows += _conv_rows(quick)
+    rows += _activation_rows(quick)
     if ops:
         rows = [r for r in rows if r[0] in ops or r[0].split()[0] in ops]
     print(f"ember bench: {platform.processor() or platform.machine()}, {ember.get_num_threads()} threads, "

@@ -1,0 +1,183 @@
+// Inner loops of softmax / log_softmax, forward and backward. Included once per ISA
+// region by activation.cpp (no include guard on purpose) so each loop is compiled for
+// scalar, AVX2 and AVX-512 and picked at run time; needs DimLayout and the math helpers
+// (exp_t, log_t) from activation.cpp.
+//
+// Two shapes of work, both over a (outer, C, inner) view of the tensor:
+//   rows:    inner == 1, a row of C elements (stride 1 in the fast path);
+//   columns: inner > 1, a block of up to kColumnBlock inner positions, walked over C
+//            with the max / sum kept per inner position, so the loop over the block
+//            vectorizes (stride 1 in the fast path) and no transposing copy is needed.
+
+// ---- forward: x (outer, C, inner) -> y, same layout (any strides)
+
+template <class T, bool Log>
+EMBER_FLATTEN void softmax_row(const T* x, int64_t sx, T* y, int64_t sy, int64_t C) {
+  T m = -std::numeric_limits<T>::infinity();
+  T s = 0;
+  if (sx == 1 && sy == 1) {
+#pragma omp simd reduction(max : m)
+    for (int64_t i = 0; i < C; ++i) m = x[i] > m ? x[i] : m;  // a NaN is caught below
+    if (Log) {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < C; ++i) s += exp_t(x[i] - m);
+      const T ls = log_t(s);
+      for (int64_t i = 0; i < C; ++i) y[i] = (x[i] - m) - ls;
+    } else {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < C; ++i) {
+        T e = exp_t(x[i] - m);
+        y[i] = e;
+        s += e;
+      }
+      const T r = T(1) / s;
+      for (int64_t i = 0; i < C; ++i) y[i] *= r;
+    }
+    return;
+  }
+  for (int64_t i = 0; i < C; ++i) m = x[i * sx] > m ? x[i * sx] : m;
+  if (Log) {
+    for (int64_t i = 0; i < C; ++i) s += exp_t(x[i * sx] - m);
+    const T ls = log_t(s);
+    for (int64_t i = 0; i < C; ++i) y[i * sy] = (x[i * sx] - m) - ls;
+  } else {
+    for (int64_t i = 0; i < C; ++i) {
+      T e = exp_t(x[i * sx] - m);
+      y[i * sy] = e;
+      s += e;
+    }
+    const T r = T(1) / s;
+    for (int64_t i = 0; i < C; ++i) y[i * sy] *= r;
+  }
+}
+
+// w (<= kColumnBlock) inner positions at x, x + ix, ...; C steps of cx apart.
+template <class T, bool Log, bool Unit>
+EMBER_FLATTEN void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy, int64_t C, int64_t w) {
+  if (Unit) ix = iy = 1;
+  T m[kColumnBlock], s[kColumnBlock];
+  for (int64_t j = 0; j < w; ++j) { m[j] = -std::numeric_limits<T>::infinity(); s[j] = 0; }
+  for (int64_t c = 0; c < C; ++c) {
+    const T* xc = x + c * cx;
+    for (int64_t j = 0; j < w; ++j) m[j] = xc[j * ix] > m[j] ? xc[j * ix] : m[j];
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const T* xc = x + c * cx;
+    T* yc = y + c * cy;
+    if (Log) {
+      for (int64_t j = 0; j < w; ++j) s[j] += exp_t(xc[j * ix] - m[j]);
+    } else {
+      for (int64_t j = 0; j < w; ++j) {
+        T e = exp_t(xc[j * ix] - m[j]);
+        yc[j * iy] = e;
+        s[j] += e;
+      }
+    }
+  }
+  for (int64_t j = 0; j < w; ++j) s[j] = Log ? log_t(s[j]) : T(1) / s[j];
+  for (int64_t c = 0; c < C; ++c) {
+    const T* xc = x + c * cx;
+    T* yc = y + c * cy;
+    if (Log) {
+      for (int64_t j = 0; j < w; ++j) yc[j * iy] = (xc[j * ix] - m[j]) - s[j];
+    } else {
+      for (int64_t j = 0; j < w; ++j) yc[j * iy] *= s[j];
+    }
+  }
+}
+
+// ---- backward: g, y (outer, C, inner) -> gx
+//   softmax:     gx = y * (g - sum_C(g * y))
+//   log_softmax: gx = g - exp(y) * sum_C(g)
+
+template <class T, bool Log>
+EMBER_FLATTEN void softmax_backward_row(const T* g, int64_t sg, const T* y, int64_t sy, T* gx, int64_t sgx, int64_t C) {
+  T s = 0;
+  if (sg == 1 && sy == 1 && sgx == 1) {
+    if (Log) {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < C; ++i) s += g[i];
+      for (int64_t i = 0; i < C; ++i) gx[i] = g[i] - exp_t(y[i]) * s;
+    } else {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < C; ++i) s += g[i] * y[i];
+      for (int64_t i = 0; i < C; ++i) gx[i] = y[i] * (g[i] - s);
+    }
+    return;
+  }
+  if (Log) {
+    for (int64_t i = 0; i < C; ++i) s += g[i * sg];
+    for (int64_t i = 0; i < C; ++i) gx[i * sgx] = g[i * sg] - exp_t(y[i * sy]) * s;
+  } else {
+    for (int64_t i = 0; i < C; ++i) s += g[i * sg] * y[i * sy];
+    for (int64_t i = 0; i < C; ++i) gx[i * sgx] = y[i * sy] * (g[i * sg] - s);
+  }
+}
+
+template <class T, bool Log, bool Unit>
+EMBER_FLATTEN void softmax_backward_columns(const T* g, int64_t cg, int64_t ig, const T* y, int64_t cy, int64_t iy, T* gx,
+                              int64_t cgx, int64_t igx, int64_t C, int64_t w) {
+  if (Unit) ig = iy = igx = 1;
+  T s[kColumnBlock];
+  for (int64_t j = 0; j < w; ++j) s[j] = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    const T* gc = g + c * cg;
+    const T* yc = y + c * cy;
+    if (Log) {
+      for (int64_t j = 0; j < w; ++j) s[j] += gc[j * ig];
+    } else {
+      for (int64_t j = 0; j < w; ++j) s[j] += gc[j * ig] * yc[j * iy];
+    }
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const T* gc = g + c * cg;
+    const T* yc = y + c * cy;
+    T* oc = gx + c * cgx;
+    if (Log) {
+      for (int64_t j = 0; j < w; ++j) oc[j * igx] = gc[j * ig] - exp_t(yc[j * iy]) * s[j];
+    } else {
+      for (int64_t j = 0; j < w; ++j) oc[j * igx] = yc[j * iy] * (gc[j * ig] - s[j]);
+    }
+  }
+}
+
+// ---- drivers: split (outer x inner blocks) across threads
+
+template <class T, bool Log>
+void softmax_forward_run(const DimLayout<2>& L, const T* x, T* y) {
+  const int64_t C = L.C;
+  if (L.inner == 1) {
+    L.for_rows(C, [&](const int64_t* off) {
+      softmax_row<T, Log>(x + off[0], L.cstride[0], y + off[1], L.cstride[1], C);
+    });
+    return;
+  }
+  const bool unit = L.istride[0] == 1 && L.istride[1] == 1;
+  L.for_column_blocks(C, [&](const int64_t* off, int64_t w) {
+    if (unit)
+      softmax_columns<T, Log, true>(x + off[0], L.cstride[0], 1, y + off[1], L.cstride[1], 1, C, w);
+    else
+      softmax_columns<T, Log, false>(x + off[0], L.cstride[0], L.istride[0], y + off[1], L.cstride[1],
+                                     L.istride[1], C, w);
+  });
+}
+
+template <class T, bool Log>
+void softmax_backward_run(const DimLayout<3>& L, const T* g, const T* y, T* gx) {
+  const int64_t C = L.C;
+  if (L.inner == 1) {
+    L.for_rows(C, [&](const int64_t* off) {
+      softmax_backward_row<T, Log>(g + off[0], L.cstride[0], y + off[1], L.cstride[1], gx + off[2], L.cstride[2], C);
+    });
+    return;
+  }
+  const bool unit = L.istride[0] == 1 && L.istride[1] == 1 && L.istride[2] == 1;
+  L.for_column_blocks(C, [&](const int64_t* off, int64_t w) {
+    if (unit)
+      softmax_backward_columns<T, Log, true>(g + off[0], L.cstride[0], 1, y + off[1], L.cstride[1], 1, gx + off[2],
+                                             L.cstride[2], 1, C, w);
+    else
+      softmax_backward_columns<T, Log, false>(g + off[0], L.cstride[0], L.istride[0], y + off[1], L.cstride[1],
+                                              L.istride[1], gx + off[2], L.cstride[2], L.istride[2], C, w);
+  });
+}
