@@ -1,0 +1,1 @@
+"""ember.optim: optimizers over the fused update kernels in ember.optim._kernels."""
