@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include "../check.h"
 #include "../ops.h"
 #include "../philox.h"

@@ -53,6 +53,40 @@ inline void philox_lanes(uint32_t* c0, uint32_t* c1, uint32_t* c2, uint32_t* c3,
     _mm512_store_si512(c3 + 16 * v, a3[v]);
   }
 }
+
+// A full group: transpose the words (structure of arrays) into element order in
+// registers (4x4 transposes of 32-bit words, then of 128-bit blocks) and write the
+// scaled elements and the mask. Element 4*l + k takes word k of lane l.
+template <class T>
+inline void emit_full(const uint32_t* c0, const uint32_t* c1, const uint32_t* c2, const uint32_t* c3, const T* x,
+                      T* out, bool* mask, uint32_t threshold, T scale) {
+  const __m512i thr = _mm512_set1_epi32(static_cast<int>(threshold));
+  const __m128i one = _mm_set1_epi8(1);
+  for (int v = 0; v < kLanes / 16; ++v) {
+    const __m512i w0 = _mm512_load_si512(c0 + 16 * v), w1 = _mm512_load_si512(c1 + 16 * v);
+    const __m512i w2 = _mm512_load_si512(c2 + 16 * v), w3 = _mm512_load_si512(c3 + 16 * v);
+    const __m512i a = _mm512_unpacklo_epi32(w0, w1), b = _mm512_unpackhi_epi32(w0, w1);
+    const __m512i c = _mm512_unpacklo_epi32(w2, w3), d = _mm512_unpackhi_epi32(w2, w3);
+    const __m512i r0 = _mm512_unpacklo_epi64(a, c), r1 = _mm512_unpackhi_epi64(a, c);
+    const __m512i r2 = _mm512_unpacklo_epi64(b, d), r3 = _mm512_unpackhi_epi64(b, d);
+    const __m512i s0 = _mm512_shuffle_i32x4(r0, r1, 0x44), s1 = _mm512_shuffle_i32x4(r2, r3, 0x44);
+    const __m512i s2 = _mm512_shuffle_i32x4(r0, r1, 0xEE), s3 = _mm512_shuffle_i32x4(r2, r3, 0xEE);
+    const __m512i e[4] = {_mm512_shuffle_i32x4(s0, s1, 0x88), _mm512_shuffle_i32x4(s0, s1, 0xDD),
+                          _mm512_shuffle_i32x4(s2, s3, 0x88), _mm512_shuffle_i32x4(s2, s3, 0xDD)};
+    for (int j = 0; j < 4; ++j) {
+      const int64_t o = 64 * v + 16 * j;
+      const __mmask16 keep = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(e[j], 8), thr);
+      if constexpr (std::is_same_v<T, float>) {
+        _mm512_storeu_ps(out + o, _mm512_maskz_mul_ps(keep, _mm512_loadu_ps(x + o), _mm512_set1_ps(scale)));
+      } else {
+        const __m512d sc = _mm512_set1_pd(scale);
+        _mm512_storeu_pd(out + o, _mm512_maskz_mul_pd(static_cast<__mmask8>(keep), _mm512_loadu_pd(x + o), sc));
+        _mm512_storeu_pd(out + o + 8, _mm512_maskz_mul_pd(static_cast<__mmask8>(keep >> 8), _mm512_loadu_pd(x + o + 8), sc));
+      }
+      if (mask) _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + o), _mm_maskz_mov_epi8(keep, one));
+    }
+  }
+}
 #elif EMBER_DROPOUT_ISA == 1
 inline void mulhilo(__m256i a, __m256i mul, __m256i& hi, __m256i& lo) {
   const __m256i even = _mm256_mul_epu32(a, mul);
@@ -128,6 +162,12 @@ void dropout_range(const T* x, T* out, bool* mask, int64_t e0, int64_t e1, uint6
       c3[l] = 0;
     }
     philox_lanes(c0, c1, c2, c3, key0, key1);
+#if EMBER_DROPOUT_ISA == 2
+    if (e1 - base >= 4 * kLanes) {
+      emit_full(c0, c1, c2, c3, x + base, out + base, mask ? mask + base : nullptr, threshold, scale);
+      continue;
+    }
+#endif
     for (int l = 0; l < kLanes; ++l) {
       words[4 * l + 0] = c0[l];
       words[4 * l + 1] = c1[l];
