@@ -26,14 +26,15 @@ def test_philox_known_answers(counter, key, expected):
 
 @pytest.mark.parametrize("n", [1, 3, 4, 5, 63, 64, 65, 257, 1000])
 @pytest.mark.parametrize("seed,offset", [(0, 0), (1234, 8), (2**40 + 17, 4 * (2**32 + 3)), (2**64 - 1, 12)])
-def test_mask_matches_reference(n, seed, offset, isa):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mask_matches_reference(n, seed, offset, dtype, isa):
     p = 0.37
-    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    x = np.random.default_rng(n).standard_normal(n).astype(dtype)
     out, mask = np.empty_like(x), np.empty(n, bool)
     ember._C.dropout_forward(x, p, seed, offset, out, mask)
     expect = ref.dropout_mask(seed, offset, n, p)
     np.testing.assert_array_equal(mask, expect)
-    np.testing.assert_allclose(out, ref.dropout(x, expect, p), rtol=2e-7)
+    np.testing.assert_allclose(out, ref.dropout(x, expect, p), rtol=2 * np.finfo(dtype).eps)
     out2 = np.empty_like(x)
     ember._C.dropout_forward(x, p, seed, offset, out2, None)  # without storing the mask: same output
     np.testing.assert_array_equal(out2, out)
