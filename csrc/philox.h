@@ -38,7 +38,7 @@ constexpr int kRounds = 10;
 struct Block { uint32_t v[4]; };
 
 // One Philox round: two 32x32->64 multiplies, their halves mixed with the key.
-EMBER_HOST_DEVICE void round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0, uint32_t k1) {
+EMBER_HOST_DEVICE void philox_round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0, uint32_t k1) {
   const uint64_t p0 = static_cast<uint64_t>(kMul0) * c0;
   const uint64_t p1 = static_cast<uint64_t>(kMul1) * c2;
   const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
@@ -55,7 +55,7 @@ EMBER_HOST_DEVICE Block philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uin
 #pragma unroll
 #endif
   for (int r = 0; r < kRounds; ++r) {
-    round(c0, c1, c2, c3, k0, k1);
+    philox_round(c0, c1, c2, c3, k0, k1);
     k0 += kWeyl0;
     k1 += kWeyl1;
   }
