@@ -4,6 +4,11 @@ moved against a plain np.copyto moving the same number of bytes.
 
     PYTHONPATH=python python3 bench/bench_norm_optim.py [--threads 2] [--repeat 15] [--quick]
 
+Bytes moved: each operand read or written once (batch norm f+b: x, y, dy, x, dx; dropout:
+x, out, the 1-byte mask; SGD: param, grad, buf read, param, buf written; AdamW: param,
+grad, m, v read, param, m, v written). "ember / copy bandwidth" > 1 is possible for the
+in-place updates: a copy also pays the read-for-ownership of its destination.
+
 Timings interleave the contenders round-robin (one call each per round) and report
 medians, so load from other processes hits all of them alike."""
 import argparse
@@ -44,7 +49,7 @@ def main():
     print(f"date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
           f"{args.threads} threads (ember and torch), cpu path {ember.cpu_isa()}, numpy {np.__version__}, "
           f"torch {torch.__version__}; medians of {args.repeat} round-robin calls")
-    print("| op | shape | ember ms | ember GB/s | copy GB/s | ember / copy time | numpy ms | numpy/ember | "
+    print("| op | shape | ember GB/s | copy GB/s | ember / copy bandwidth | ember ms | numpy ms | numpy/ember | "
           "torch ms | torch/ember |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, shape, ours, theirs, nbytes, _flops, torch_fn in rows:
@@ -55,8 +60,8 @@ def main():
         t = _time_round_robin(fns, args.repeat)
         te, tn, tc = t[:3]
         tt = t[3] if torch_fn else float("nan")
-        print(f"| {name} | {shape} | {te * 1e3:.3f} | {nbytes / te / 1e9:.1f} | {nbytes / tc / 1e9:.1f} | "
-              f"{te / tc:.2f} | {tn * 1e3:.3f} | {tn / te:.2f} | {tt * 1e3:.3f} | {tt / te:.2f} |", flush=True)
+        print(f"| {name} | {shape} | {nbytes / te / 1e9:.1f} | {nbytes / tc / 1e9:.1f} | {tc / te:.2f} | "
+              f"{te * 1e3:.3f} | {tn * 1e3:.3f} | {tn / te:.2f} | {tt * 1e3:.3f} | {tt / te:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
