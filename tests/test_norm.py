@@ -218,3 +218,19 @@ def test_kernel_checks():
                              1e-5)
     with pytest.raises(ValueError, match=r"grad_bias must have shape \(3,\)"):
         C.batch_norm_backward(x, x, sm, si, None, True, None, None, np.zeros(5, np.float32))
+
+
+@pytest.mark.parametrize("shape", [(16, 8, 32, 32), (4096, 24)])
+def test_large_enough_to_split_across_threads(shape, threads):
+    x, w, b, rm, rv = _data(shape, seed=11)
+    tx = _t(x, requires_grad=True)
+    trm, trv = _t(rm), _t(rv)
+    y = F.batch_norm(tx, trm, trv, _t(w), _t(b), training=True)
+    ey, erm, erv = ref.batch_norm(x, rm, rv, w, b, True)
+    m = x.size // shape[1]
+    assert_close(y, ey, n_reduce=m, scale=4)
+    assert_close(trv, erv, n_reduce=m)
+    g = np.random.default_rng(12).standard_normal(shape).astype(np.float32)
+    y.backward(_t(g))
+    dx, _, _ = ref.batch_norm_backward(g, x, w, True)
+    assert_close(tx.grad, dx, n_reduce=m, scale=8)

@@ -61,6 +61,12 @@ inline void row_dx(const T* dy, const T* x, T* dx, int64_t S, T m, T k1, T k2, T
 
 // ---- whole-tensor passes ----
 
+// Channels per thread so that a thread gets at least kElementwiseGrain elements: small
+// tensors stay on one thread (waking a team costs more than the work).
+inline int64_t channel_grain(int64_t per_channel) {
+  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, per_channel));
+}
+
 // Per-channel (mean, biased var) of x, two-pass with the rounding correction
 // (Chan/Golub/LeVeque "corrected two-pass"), exact enough for large means in float32.
 // fin(c, mean, var) runs once per channel, right after its stats; in the per-channel
@@ -71,7 +77,7 @@ bool bn_stats(const T* x, int64_t N, int64_t C, int64_t S, double* work, Fin fin
   const double M = static_cast<double>(N) * static_cast<double>(S);
   const int nt = omp_get_max_threads();
   if (S > 1 && C >= nt) {
-    parallel_chunks(C, 1, [&](int, int64_t c0, int64_t c1) {
+    parallel_chunks(C, channel_grain(N * S), [&](int, int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double s = 0;
         for (int64_t n = 0; n < N; ++n) s += row_sum(x + (n * C + c) * S, S);
@@ -180,7 +186,7 @@ bool bn_grad_sums(const T* dy, const T* x, const T* mean, int64_t N, int64_t C, 
                   After after) {
   const int nt = omp_get_max_threads();
   if (S > 1 && C >= nt) {
-    parallel_chunks(C, 1, [&](int, int64_t c0, int64_t c1) {
+    parallel_chunks(C, channel_grain(N * S), [&](int, int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double g1 = 0, g2 = 0;
         for (int64_t n = 0; n < N; ++n) {
