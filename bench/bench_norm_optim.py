@@ -63,6 +63,42 @@ def main():
         print(f"| {name} | {shape} | {nbytes / te / 1e9:.1f} | {nbytes / tc / 1e9:.1f} | {tc / te:.2f} | "
               f"{te * 1e3:.3f} | {tn * 1e3:.3f} | {tn / te:.2f} | {tt * 1e3:.3f} | {tt / te:.2f} |", flush=True)
 
+    # The kernels alone, outputs preallocated: what the autograd path adds is Python,
+    # allocation of the outputs and (for dropout) the mask, not kernel time.
+    print()
+    print("Kernels alone (ember._C, outputs preallocated):")
+    print("| kernel | shape | ember GB/s | copy GB/s | ember / copy bandwidth | ember ms | copy ms |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    rng = np.random.default_rng(0)
+    K = ember._C
+    cases = []
+    for shape in ([(8, 16, 14, 14)] if args.quick else [(64, 32, 28, 28), (256, 64, 14, 14)]):
+        N, C = shape[:2]
+        x = rng.standard_normal(shape).astype(np.float32).reshape(N, C, -1)
+        g = rng.standard_normal(shape).astype(np.float32).reshape(N, C, -1)
+        y, dx = np.empty_like(x), np.empty_like(x)
+        w, b = np.ones(C, np.float32), np.zeros(C, np.float32)
+        rm, rv, sm, si = (np.zeros(C, np.float32) for _ in range(4))
+        dw, db = np.empty(C, np.float32), np.empty(C, np.float32)
+        lbl = "x".join(map(str, shape))
+        cases.append(("batch_norm_forward", lbl, lambda x=x, y=y, w=w, b=b, rm=rm, rv=rv, sm=sm, si=si:
+                      K.batch_norm_forward(x, w, b, rm, rv, y, sm, si, True, 0.1, 1e-5), 2 * x.nbytes))
+        cases.append(("batch_norm_backward", lbl, lambda g=g, x=x, sm=sm, si=si, w=w, dx=dx, dw=dw, db=db:
+                      K.batch_norm_backward(g, x, sm, si, w, True, dx, dw, db), 3 * x.nbytes))
+    for n in ([1 << 16] if args.quick else [1 << 20, 1 << 24]):
+        x = rng.standard_normal(n).astype(np.float32)
+        out, mask = np.empty_like(x), np.empty(n, bool)
+        cases.append(("dropout_forward", f"{n}", lambda x=x, out=out, mask=mask:
+                      K.dropout_forward(x, 0.5, 1, 0, out, mask), 9 * n))
+        cases.append(("dropout_backward", f"{n}", lambda x=x, out=out, mask=mask:
+                      K.dropout_backward(x, mask, 0.5, out), 9 * n))
+    for name, shape, fn, nbytes in cases:
+        src = np.ones(nbytes // 8, np.float32)
+        dst = np.empty_like(src)
+        te, tc = _time_round_robin([fn, lambda: np.copyto(dst, src)], args.repeat)
+        print(f"| {name} | {shape} | {nbytes / te / 1e9:.1f} | {nbytes / tc / 1e9:.1f} | {tc / te:.2f} | "
+              f"{te * 1e3:.3f} | {tc * 1e3:.3f} |", flush=True)
+
 
 if __name__ == "__main__":
     main()

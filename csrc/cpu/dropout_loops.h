@@ -182,12 +182,16 @@ void dropout_range(const T* x, T* out, bool* mask, int64_t e0, int64_t e1, uint6
 #pragma omp simd
       for (int64_t i = 0; i < cnt; ++i) {
         const bool keep = (words[i] >> 8) >= threshold;
-        os[i] = keep ? xs[i] * scale : T(0);
+        const T v = xs[i] * scale;  // loaded unconditionally so the select vectorizes
+        os[i] = keep ? v : T(0);
         ms[i] = keep;
       }
     } else {
 #pragma omp simd
-      for (int64_t i = 0; i < cnt; ++i) os[i] = (words[i] >> 8) >= threshold ? xs[i] * scale : T(0);
+      for (int64_t i = 0; i < cnt; ++i) {
+        const T v = xs[i] * scale;
+        os[i] = (words[i] >> 8) >= threshold ? v : T(0);
+      }
     }
   }
 }
@@ -203,9 +207,16 @@ void dropout_forward_loop(const T* x, T* out, bool* mask, int64_t n, uint64_t se
 }
 
 template <class T>
-void dropout_backward_loop(const T* g, const bool* mask, T* gi, int64_t n, T scale) {
+void dropout_backward_loop(const T* g, const bool* mask_bool, T* gi, int64_t n, T scale) {
+  // The mask read as bytes (GCC does not vectorize loads of bool).
+  const uint8_t* mask = reinterpret_cast<const uint8_t*>(mask_bool);
   parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    // Unconditional load, then a select: a conditional load would not vectorize and
+    // would branch on a random mask.
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) gi[i] = mask[i] ? g[i] * scale : T(0);
+    for (int64_t i = b; i < e; ++i) {
+      const T v = g[i] * scale;
+      gi[i] = mask[i] != 0 ? v : T(0);
+    }
   });
 }
