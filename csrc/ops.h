@@ -82,10 +82,11 @@ void batch_norm_backward(const TensorView& grad_out, const TensorView& x, const 
 // ---- dropout (dropout.cpp) ----
 // x, out (*shape) contiguous T; mask (*shape) contiguous bool, or empty (not stored).
 // Element i is kept iff Philox word (offset + i) of `seed` passes p (csrc/philox.h gives
-// the exact mapping); out = keep ? x / (1 - p) : 0. offset must be a multiple of 4.
+// the exact mapping); out = x * (keep ? 1/(1-p) : 0), as torch (NaN propagates).
+// offset must be a multiple of 4.
 void dropout_forward(const TensorView& x, double p, uint64_t seed, uint64_t offset, const TensorView& out,
                      const TensorView& mask);
-// grad_input = mask ? grad / (1 - p) : 0, with the mask forward stored.
+// grad_input = grad * (mask ? 1/(1-p) : 0), with the mask forward stored.
 void dropout_backward(const TensorView& grad, const TensorView& mask, double p, const TensorView& grad_input);
 
 // ---- activations and softmax (activation.cpp) ----

@@ -146,6 +146,19 @@ def test_edge_cases():
     assert set(np.unique(z.numpy())) <= {0.0, 2.0}
 
 
+def test_nan_and_inf_propagate_as_in_torch(isa):
+    # torch computes x * mask / (1 - p): a dropped NaN or inf gives NaN, not 0.
+    x = np.array([np.nan, np.inf, -np.inf, 1.0] * 100, np.float32)
+    out, mask = np.empty_like(x), np.empty(x.size, bool)
+    ember._C.dropout_forward(x, 0.5, 21, 0, out, mask)
+    np.testing.assert_array_equal(out, ref.dropout(x, mask, 0.5).astype(np.float32))
+    assert np.isnan(out[(~mask) & ~np.isfinite(x)]).all()
+    g = np.full(x.size, np.nan, np.float32)
+    gi = np.empty_like(g)
+    ember._C.dropout_backward(g, mask, 0.5, gi)
+    assert np.isnan(gi).all()
+
+
 def test_errors():
     x = ember.randn(10)
     for p in (-0.1, 1.5, float("nan")):

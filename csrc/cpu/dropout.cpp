@@ -42,7 +42,8 @@ void check_p(double p, const char* op) {
   EMBER_CHECK(p >= 0.0 && p <= 1.0, op, ": dropout probability has to be between 0 and 1, but got ", p);
 }
 
-// 1/(1-p), and 0 for p == 1 (nothing is kept, so nothing is scaled).
+// 1/(1-p), and 0 for p == 1 (nothing is kept). out = x * (keep ? scale : 0), as torch's
+// x * mask / (1-p): NaN and inf in dropped elements propagate.
 double keep_scale(double p) { return p < 1.0 ? 1.0 / (1.0 - p) : 0.0; }
 
 bool present(const TensorView& t) { return t.data != nullptr || t.ndim > 0; }

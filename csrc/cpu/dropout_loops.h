@@ -54,6 +54,8 @@ inline void philox_lanes(uint32_t* c0, uint32_t* c1, uint32_t* c2, uint32_t* c3,
   }
 }
 
+// Elements are multiplied by (keep ? scale : 0), as torch multiplies by its scaled mask,
+// so NaN and inf propagate from dropped elements too.
 // A full group: transpose the words (structure of arrays) into element order in
 // registers (4x4 transposes of 32-bit words, then of 128-bit blocks) and write the
 // scaled elements and the mask. Element 4*l + k takes word k of lane l.
@@ -77,11 +79,13 @@ inline void emit_full(const uint32_t* c0, const uint32_t* c1, const uint32_t* c2
       const int64_t o = 64 * v + 16 * j;
       const __mmask16 keep = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(e[j], 8), thr);
       if constexpr (std::is_same_v<T, float>) {
-        _mm512_storeu_ps(out + o, _mm512_maskz_mul_ps(keep, _mm512_loadu_ps(x + o), _mm512_set1_ps(scale)));
+        _mm512_storeu_ps(out + o, _mm512_mul_ps(_mm512_loadu_ps(x + o), _mm512_maskz_mov_ps(keep, _mm512_set1_ps(scale))));
       } else {
         const __m512d sc = _mm512_set1_pd(scale);
-        _mm512_storeu_pd(out + o, _mm512_maskz_mul_pd(static_cast<__mmask8>(keep), _mm512_loadu_pd(x + o), sc));
-        _mm512_storeu_pd(out + o + 8, _mm512_maskz_mul_pd(static_cast<__mmask8>(keep >> 8), _mm512_loadu_pd(x + o + 8), sc));
+        const __m512d s0 = _mm512_maskz_mov_pd(static_cast<__mmask8>(keep), sc);
+        const __m512d s1 = _mm512_maskz_mov_pd(static_cast<__mmask8>(keep >> 8), sc);
+        _mm512_storeu_pd(out + o, _mm512_mul_pd(_mm512_loadu_pd(x + o), s0));
+        _mm512_storeu_pd(out + o + 8, _mm512_mul_pd(_mm512_loadu_pd(x + o + 8), s1));
       }
       if (mask) _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + o), _mm_maskz_mov_epi8(keep, one));
     }
@@ -182,16 +186,12 @@ void dropout_range(const T* x, T* out, bool* mask, int64_t e0, int64_t e1, uint6
 #pragma omp simd
       for (int64_t i = 0; i < cnt; ++i) {
         const bool keep = (words[i] >> 8) >= threshold;
-        const T v = xs[i] * scale;  // loaded unconditionally so the select vectorizes
-        os[i] = keep ? v : T(0);
+        os[i] = xs[i] * (keep ? scale : T(0));
         ms[i] = keep;
       }
     } else {
 #pragma omp simd
-      for (int64_t i = 0; i < cnt; ++i) {
-        const T v = xs[i] * scale;
-        os[i] = (words[i] >> 8) >= threshold ? v : T(0);
-      }
+      for (int64_t i = 0; i < cnt; ++i) os[i] = xs[i] * ((words[i] >> 8) >= threshold ? scale : T(0));
     }
   }
 }
@@ -211,12 +211,7 @@ void dropout_backward_loop(const T* g, const bool* mask_bool, T* gi, int64_t n, 
   // The mask read as bytes (GCC does not vectorize loads of bool).
   const uint8_t* mask = reinterpret_cast<const uint8_t*>(mask_bool);
   parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
-    // Unconditional load, then a select: a conditional load would not vectorize and
-    // would branch on a random mask.
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) {
-      const T v = g[i] * scale;
-      gi[i] = mask[i] != 0 ? v : T(0);
-    }
+    for (int64_t i = b; i < e; ++i) gi[i] = g[i] * (mask[i] != 0 ? scale : T(0));
   });
 }

@@ -143,8 +143,10 @@ def dropout_mask(seed, offset, n, p):
 
 
 def dropout(x, mask, p):
+    """x * mask / (1 - p), as torch (a NaN in a dropped element stays NaN); x * 0 for p = 1."""
     x = _f64(x)
-    return np.where(mask, x / (1 - p), 0.0) if p < 1 else np.zeros_like(x)
+    with np.errstate(invalid="ignore"):  # inf * 0 -> NaN is the intended result
+        return x * np.where(mask, 1 / (1 - p) if p < 1 else 0.0, 0.0)
 
 
 def sgd_step(param, grad, buf, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, first_step=False):
