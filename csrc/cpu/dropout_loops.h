@@ -182,16 +182,19 @@ void dropout_range(const T* x, T* out, bool* mask, int64_t e0, int64_t e1, uint6
     const T* xs = x + base;
     T* os = out + base;
     if (mask) {
-      bool* ms = mask + base;
+      uint8_t* ms = reinterpret_cast<uint8_t*>(mask + base);  // bytes: GCC does not vectorize bool stores well
 #pragma omp simd
       for (int64_t i = 0; i < cnt; ++i) {
-        const bool keep = (words[i] >> 8) >= threshold;
-        os[i] = xs[i] * (keep ? scale : T(0));
-        ms[i] = keep;
+        const uint32_t keep = (words[i] >> 8) >= threshold ? 1u : 0u;  // 0/1 arithmetic, no branch
+        os[i] = xs[i] * (static_cast<T>(static_cast<int32_t>(keep)) * scale);
+        ms[i] = static_cast<uint8_t>(keep);
       }
     } else {
 #pragma omp simd
-      for (int64_t i = 0; i < cnt; ++i) os[i] = xs[i] * ((words[i] >> 8) >= threshold ? scale : T(0));
+      for (int64_t i = 0; i < cnt; ++i) {
+        const uint32_t keep = (words[i] >> 8) >= threshold ? 1u : 0u;
+        os[i] = xs[i] * (static_cast<T>(static_cast<int32_t>(keep)) * scale);
+      }
     }
   }
 }
@@ -212,6 +215,6 @@ void dropout_backward_loop(const T* g, const bool* mask_bool, T* gi, int64_t n, 
   const uint8_t* mask = reinterpret_cast<const uint8_t*>(mask_bool);
   parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) gi[i] = g[i] * (mask[i] != 0 ? scale : T(0));
+    for (int64_t i = b; i < e; ++i) gi[i] = g[i] * (static_cast<T>(mask[i]) * scale);  // mask is 0 or 1
   });
 }
