@@ -11,6 +11,25 @@
 // Sums of one row are in T with SIMD partials (omp simd reduction); rows are added in double.
 
 // ---- row-level pieces ----
+
+// Touch the cache lines of a row that is about to be read: in the per-channel schedule
+// rows are short (S elements) and a channel stride apart, too short for the hardware
+// prefetcher to ramp up on its own.
+template <class T>
+inline void prefetch_row(const T* p, int64_t S) {
+  const char* b = reinterpret_cast<const char*>(p);
+  const int64_t bytes = S * static_cast<int64_t>(sizeof(T));
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(b + o);
+}
+// The same for a row about to be written (fetch the lines for ownership early).
+template <class T>
+inline void prefetch_row_for_write(T* p, int64_t S) {
+  char* b = reinterpret_cast<char*>(p);
+  const int64_t bytes = S * static_cast<int64_t>(sizeof(T));
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(b + o, 1);
+}
+
+constexpr int64_t kPrefetchRows = 2;  // rows ahead
 template <class T>
 inline T row_sum(const T* x, int64_t S) {
   T acc = 0;
@@ -80,7 +99,10 @@ bool bn_stats(const T* x, int64_t N, int64_t C, int64_t S, double* work, Fin fin
     parallel_chunks(C, channel_grain(N * S), [&](int, int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double s = 0;
-        for (int64_t n = 0; n < N; ++n) s += row_sum(x + (n * C + c) * S, S);
+        for (int64_t n = 0; n < N; ++n) {
+          if (n + kPrefetchRows < N) prefetch_row(x + ((n + kPrefetchRows) * C + c) * S, S);
+          s += row_sum(x + (n * C + c) * S, S);
+        }
         const T m = static_cast<T>(s / M);
         double d1 = 0, d2 = 0;
         for (int64_t n = 0; n < N; ++n) {
@@ -176,7 +198,10 @@ void bn_affine_all(const T* x, T* y, int64_t N, int64_t C, int64_t S, const T* s
 // y = x * scale[c] + shift[c] for one channel (the per-channel schedule's second pass).
 template <class T>
 void bn_affine_channel(const T* x, T* y, int64_t N, int64_t C, int64_t S, int64_t c, T scale, T shift) {
-  for (int64_t n = 0; n < N; ++n) row_affine(x + (n * C + c) * S, y + (n * C + c) * S, S, scale, shift);
+  for (int64_t n = 0; n < N; ++n) {
+    if (n + kPrefetchRows < N) prefetch_row_for_write(y + ((n + kPrefetchRows) * C + c) * S, S);
+    row_affine(x + (n * C + c) * S, y + (n * C + c) * S, S, scale, shift);
+  }
 }
 
 // Per-channel g1 = sum(dy), g2 = sum(dy * (x - mean[c])); fin(c, g1, g2) once per
@@ -192,6 +217,10 @@ bool bn_grad_sums(const T* dy, const T* x, const T* mean, int64_t N, int64_t C, 
         for (int64_t n = 0; n < N; ++n) {
           T a, b;
           const int64_t o = (n * C + c) * S;
+          if (n + kPrefetchRows < N) {
+            prefetch_row(dy + o + kPrefetchRows * C * S, S);
+            prefetch_row(x + o + kPrefetchRows * C * S, S);
+          }
           row_grad_sums(dy + o, x + o, S, mean[c], a, b);
           g1 += a;
           g2 += b;
@@ -267,6 +296,7 @@ void bn_dx_channel(const T* dy, const T* x, T* dx, int64_t N, int64_t C, int64_t
                    T k0) {
   for (int64_t n = 0; n < N; ++n) {
     const int64_t o = (n * C + c) * S;
+    if (n + kPrefetchRows < N) prefetch_row_for_write(dx + o + kPrefetchRows * C * S, S);
     row_dx(dy + o, x + o, dx + o, S, m, k1, k2, k0);
   }
 }
