@@ -98,8 +98,31 @@ void adaptive_avg_pool2d_forward(const TensorView& x, const TensorView& out);
 void adaptive_avg_pool2d_backward(const TensorView& grad_out, const TensorView& grad_x);
 
 // ---- batch norm (norm.cpp) ----
+// x, out, grad_out, grad_input (N,C,S) contiguous: S = product of the spatial dims (1 for
+// (N,C) input). weight, bias, running_mean, running_var, save_mean, save_invstd,
+// grad_weight, grad_bias (C,) contiguous, x's dtype. An absent optional operand is an
+// empty TensorView (data == nullptr): weight/bias (1 and 0), running stats (not updated
+// in training; required in eval), grad_* (not computed).
+// Forward writes save_mean and save_invstd = 1/sqrt(var + eps): the batch's (training)
+// or the running stats' (eval); training also moves the running stats by momentum
+// (running_var with the unbiased variance). Backward takes them back.
+void batch_norm_forward(const TensorView& x, const TensorView& weight, const TensorView& bias,
+                        const TensorView& running_mean, const TensorView& running_var, const TensorView& out,
+                        const TensorView& save_mean, const TensorView& save_invstd, bool training, double momentum,
+                        double eps);
+void batch_norm_backward(const TensorView& grad_out, const TensorView& x, const TensorView& save_mean,
+                         const TensorView& save_invstd, const TensorView& weight, bool training,
+                         const TensorView& grad_input, const TensorView& grad_weight, const TensorView& grad_bias);
 
 // ---- dropout (dropout.cpp) ----
+// x, out (*shape) contiguous T; mask (*shape) contiguous bool, or empty (not stored).
+// Element i is kept iff Philox word (offset + i) of `seed` passes p (csrc/philox.h gives
+// the exact mapping); out = x * (keep ? 1/(1-p) : 0), as torch (NaN propagates).
+// offset must be a multiple of 4.
+void dropout_forward(const TensorView& x, double p, uint64_t seed, uint64_t offset, const TensorView& out,
+                     const TensorView& mask);
+// grad_input = grad * (mask ? 1/(1-p) : 0), with the mask forward stored.
+void dropout_backward(const TensorView& grad, const TensorView& mask, double p, const TensorView& grad_input);
 
 // ---- activations and softmax (activation.cpp) ----
 // Elementwise, any strides, out same shape and dtype (float32/float64). Each backward
@@ -149,5 +172,14 @@ void binary_cross_entropy_with_logits_backward(const TensorView& input, const Te
                                                const TensorView* grad_target);
 
 // ---- optimizer updates (optim.cpp) ----
+// One in-place pass over a parameter: param, grad and the state buffers share one shape,
+// one float dtype, and are contiguous. Formulas are torch.optim's single-tensor ones.
+// momentum_buf is empty when momentum == 0; max_exp_avg_sq is empty unless amsgrad.
+void sgd_step(const TensorView& param, const TensorView& grad, const TensorView& momentum_buf, double lr,
+              double momentum, double dampening, bool nesterov, double weight_decay, bool first_step);
+void adam_step(const TensorView& param, const TensorView& grad, const TensorView& exp_avg,
+               const TensorView& exp_avg_sq, const TensorView& max_exp_avg_sq, int64_t step, double lr,
+               double beta1, double beta2, double eps, double weight_decay, bool amsgrad,
+               bool decoupled_weight_decay);
 
 #endif

@@ -169,6 +169,127 @@ def _activation_rows(quick):
     return rows
 
 
+def _norm_optim_rows(quick, with_torch=False):
+    """Batch norm forward+backward, dropout, SGD and Adam steps. with_torch=True appends a
+    PyTorch callable (or None) to each row, for bench/bench_norm_optim.py."""
+    from .nn import functional as NF
+    from .optim import _kernels as OK
+
+    rng = np.random.default_rng(0)
+    torch = None
+    if with_torch:
+        import torch
+        import torch.nn.functional as TF
+    rows = []
+    bn_shapes = [(8, 16, 14, 14)] if quick else [(64, 32, 28, 28), (256, 64, 14, 14)]
+    for shape in bn_shapes:
+        C = shape[1]
+        M = int(np.prod(shape)) // C
+        x = rng.standard_normal(shape).astype(np.float32)
+        g = rng.standard_normal(shape).astype(np.float32)
+        w = rng.standard_normal(C).astype(np.float32)
+        b = rng.standard_normal(C).astype(np.float32)
+        tx = ember.tensor(x, requires_grad=True)
+        tw, tb = ember.tensor(w, requires_grad=True), ember.tensor(b, requires_grad=True)
+        trm, trv, tg = ember.zeros(C), ember.ones(C), ember.tensor(g)
+
+        def ours(tx=tx, tw=tw, tb=tb, trm=trm, trv=trv, tg=tg):
+            tx.grad = tw.grad = tb.grad = None
+            NF.batch_norm(tx, trm, trv, tw, tb, training=True).backward(tg)
+
+        def theirs(x=x, g=g, w=w, b=b, M=M):
+            ax = (0, 2, 3)
+            w4, b4 = w.reshape(1, -1, 1, 1), b.reshape(1, -1, 1, 1)
+            mean = x.mean(axis=ax, keepdims=True)
+            xc = x - mean
+            invstd = 1 / np.sqrt((xc * xc).mean(axis=ax, keepdims=True) + np.float32(1e-5))
+            xhat = xc * invstd
+            y = xhat * w4 + b4
+            db = g.sum(axis=ax, keepdims=True)
+            dw = (g * xhat).sum(axis=ax, keepdims=True)
+            dx = (w4 * invstd) * (g - db / M - xhat * dw / M)
+            return y, dx
+
+        row = ("batch_norm f+b", "x".join(map(str, shape)), ours, theirs, 5 * 4 * x.size, 0)
+        if with_torch:
+            px = torch.from_numpy(x.copy()).requires_grad_()
+            pw, pb = torch.from_numpy(w.copy()).requires_grad_(), torch.from_numpy(b.copy()).requires_grad_()
+            prm, prv, pg = torch.zeros(C), torch.ones(C), torch.from_numpy(g)
+
+            def torch_fn(px=px, pw=pw, pb=pb, prm=prm, prv=prv, pg=pg):
+                px.grad = pw.grad = pb.grad = None
+                TF.batch_norm(px, prm, prv, pw, pb, training=True).backward(pg)
+
+            row = row + (torch_fn,)
+        rows.append(row)
+
+    for n in ([1 << 16] if quick else [1 << 20, 1 << 24]):
+        x = rng.standard_normal(n).astype(np.float32)
+        tx = ember.tensor(x, requires_grad=True)
+        nrng = np.random.default_rng(1)
+        row = ("dropout", f"{n}", lambda tx=tx: NF.dropout(tx, 0.5),
+               lambda x=x: (nrng.random(x.size, dtype=np.float32) >= np.float32(0.5)) * x * np.float32(2.0),
+               9 * n, 0)
+        if with_torch:
+            px = torch.from_numpy(x.copy()).requires_grad_()
+            row = row + ((lambda px=px: TF.dropout(px, 0.5)),)
+        rows.append(row)
+
+        p = rng.standard_normal(n).astype(np.float32)
+        gr = rng.standard_normal(n).astype(np.float32)
+        tp, tgr, tbuf = ember.tensor(p), ember.tensor(gr), ember.zeros(n)
+        np_p, np_buf = p.copy(), np.zeros(n, np.float32)
+        lr, mom, wd = 1e-3, 0.9, 1e-4
+
+        def np_sgd(p=np_p, g=gr, buf=np_buf):
+            d = g + np.float32(wd) * p
+            buf *= np.float32(mom)
+            buf += d
+            p -= np.float32(lr) * buf
+
+        row = ("sgd step", f"{n}", lambda tp=tp, tgr=tgr, tbuf=tbuf: OK.sgd_step(
+            tp, tgr, tbuf, lr=lr, momentum=mom, dampening=0.0, nesterov=False, weight_decay=wd, first_step=False),
+            np_sgd, 5 * 4 * n, 0)
+        if with_torch:
+            pp = torch.nn.Parameter(torch.from_numpy(p.copy()))
+            pp.grad = torch.from_numpy(gr.copy())
+            opt = torch.optim.SGD([pp], lr=lr, momentum=mom, weight_decay=wd, foreach=False)
+            row = row + (opt.step,)
+        rows.append(row)
+
+        tm, tv = ember.zeros(n), ember.zeros(n)
+        np_m, np_v, np_pa = np.zeros(n, np.float32), np.zeros(n, np.float32), p.copy()
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        step = [0]
+
+        def ours_adam(tp=tp, tgr=tgr, tm=tm, tv=tv):
+            step[0] += 1
+            OK.adam_step(tp, tgr, tm, tv, None, step=step[0], lr=lr, beta1=b1, beta2=b2, eps=eps,
+                         weight_decay=wd, amsgrad=False, decoupled=True)
+
+        np_step = [0]
+
+        def np_adam(p=np_pa, g=gr, m=np_m, v=np_v):
+            np_step[0] += 1
+            t = np_step[0]
+            p *= np.float32(1 - lr * wd)
+            m *= np.float32(b1)
+            m += np.float32(1 - b1) * g
+            v *= np.float32(b2)
+            v += np.float32(1 - b2) * g * g
+            denom = np.sqrt(v) / np.float32(np.sqrt(1 - b2 ** t)) + np.float32(eps)
+            p -= np.float32(lr / (1 - b1 ** t)) * m / denom
+
+        row = ("adamw step", f"{n}", ours_adam, np_adam, 7 * 4 * n, 0)
+        if with_torch:
+            pa = torch.nn.Parameter(torch.from_numpy(p.copy()))
+            pa.grad = torch.from_numpy(gr.copy())
+            opt_a = torch.optim.AdamW([pa], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd, foreach=False)
+            row = row + (opt_a.step,)
+        rows.append(row)
+    return rows
+
+
 def run(ops=None, sizes=None, threads=None, repeat=None, quick=False):
     if threads:
         ember.set_num_threads(threads)
@@ -179,6 +300,7 @@ def run(ops=None, sizes=None, threads=None, repeat=None, quick=False):
     rows += _gemm_rows(quick)
     rows += _conv_rows(quick)
     rows += _activation_rows(quick)
+    rows += _norm_optim_rows(quick)
     if ops:
         rows = [r for r in rows if r[0] in ops or r[0].split()[0] in ops]
     print(f"ember bench: {platform.processor() or platform.machine()}, {ember.get_num_threads()} threads, "
