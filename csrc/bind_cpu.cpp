@@ -226,44 +226,44 @@ PYBIND11_MODULE(_C, m) {
 
   // ---- losses ----
   // An optional tensor argument: None -> nullptr.
-  auto opt_in = [](py::handle h, const char* name, TensorView& v) -> const TensorView* {
+  auto opt_ptr = [](py::handle h, const char* name, TensorView& v) -> const TensorView* {
     if (h.is_none()) return nullptr;
     v = in(h, name);
     return &v;
   };
-  m.def("cross_entropy", [opt_in](py::handle x, py::handle t, py::handle w, int64_t ignore_index,
+  m.def("cross_entropy", [opt_ptr](py::handle x, py::handle t, py::handle w, int64_t ignore_index,
                                   double label_smoothing, py::handle loss, py::handle stats, py::handle wsum) {
     TensorView vw;
     auto vx = in(x, "input"), vt = in(t, "target"), vl = out(loss, "loss"), vs = out(stats, "stats"),
          vws = out(wsum, "weight_sum");
-    const TensorView* pw = opt_in(w, "weight", vw);
+    const TensorView* pw = opt_ptr(w, "weight", vw);
     py::gil_scoped_release nogil;
     cpu::cross_entropy(vx, vt, pw, ignore_index, label_smoothing, vl, vs, vws);
   }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("ignore_index"), py::arg("label_smoothing"),
      py::arg("loss"), py::arg("stats"), py::arg("weight_sum"));
-  m.def("cross_entropy_backward", [opt_in](py::handle x, py::handle t, py::handle w, py::handle stats, py::handle g,
+  m.def("cross_entropy_backward", [opt_ptr](py::handle x, py::handle t, py::handle w, py::handle stats, py::handle g,
                                            int64_t ignore_index, double label_smoothing, py::handle gx) {
     TensorView vw;
     auto vx = in(x, "input"), vt = in(t, "target"), vs = in(stats, "stats"), vg = in(g, "grad"),
          vgx = out(gx, "grad_input");
-    const TensorView* pw = opt_in(w, "weight", vw);
+    const TensorView* pw = opt_ptr(w, "weight", vw);
     py::gil_scoped_release nogil;
     cpu::cross_entropy_backward(vx, vt, pw, vs, vg, ignore_index, label_smoothing, vgx);
   }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("stats"), py::arg("grad"),
      py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("grad_input"));
-  m.def("nll_loss", [opt_in](py::handle x, py::handle t, py::handle w, int64_t ignore_index, py::handle loss,
+  m.def("nll_loss", [opt_ptr](py::handle x, py::handle t, py::handle w, int64_t ignore_index, py::handle loss,
                              py::handle wsum) {
     TensorView vw;
     auto vx = in(x, "input"), vt = in(t, "target"), vl = out(loss, "loss"), vws = out(wsum, "weight_sum");
-    const TensorView* pw = opt_in(w, "weight", vw);
+    const TensorView* pw = opt_ptr(w, "weight", vw);
     py::gil_scoped_release nogil;
     cpu::nll_loss(vx, vt, pw, ignore_index, vl, vws);
   }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("ignore_index"), py::arg("loss"),
      py::arg("weight_sum"));
-  m.def("nll_loss_backward", [opt_in](py::handle t, py::handle w, py::handle g, int64_t ignore_index, py::handle gx) {
+  m.def("nll_loss_backward", [opt_ptr](py::handle t, py::handle w, py::handle g, int64_t ignore_index, py::handle gx) {
     TensorView vw;
     auto vt = in(t, "target"), vg = in(g, "grad"), vgx = out(gx, "grad_input");
-    const TensorView* pw = opt_in(w, "weight", vw);
+    const TensorView* pw = opt_ptr(w, "weight", vw);
     py::gil_scoped_release nogil;
     cpu::nll_loss_backward(vt, pw, vg, ignore_index, vgx);
   }, py::arg("target"), py::arg("weight"), py::arg("grad"), py::arg("ignore_index"), py::arg("grad_input"));

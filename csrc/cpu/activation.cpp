@@ -10,7 +10,7 @@
 #include "../ops.h"
 #include "dispatch.h"
 #include "strided.h"
-#include "vmath.h"
+#include "vmath_global.h"
 #include "vmath_act.h"
 
 // Inlined into the per-ISA loops even when large (gelu), so those loops vectorize.

@@ -12,7 +12,7 @@
 #include "../ops.h"
 #include "dispatch.h"
 #include "strided.h"
-#include "vmath.h"
+#include "vmath_global.h"
 #include "vmath_act.h"
 
 #define EMBER_INLINE __attribute__((always_inline)) inline

@@ -10,7 +10,7 @@
 //
 // Include inside an EMBER_*_BEGIN region, after vmath.h, so it compiles for that ISA.
 #pragma once
-#include "vmath.h"
+#include "vmath_global.h"
 
 namespace vmath {
 
