@@ -110,4 +110,4 @@ def unsqueeze(x, dim):
     return x.unsqueeze(dim)
 
 
-from . import data, nn, optim  # noqa: E402  (after the core: they build on Tensor and functional)
+from . import data, models, nn, optim  # noqa: E402  (after the core: they build on Tensor and functional)
