@@ -1,9 +1,10 @@
 // Activations (relu, leaky_relu, sigmoid, tanh, gelu) and softmax / log_softmax over any
 // dim, each forward next to its backward.
 //
-// Elementwise ones run through the shared strided loops (elementwise_loops.h) with the
+// Elementwise ones run over StridedLoop (any strides) in activation_loops.h with the
 // accurate, vectorizable float math of vmath_act.h; float64 uses libm. Softmax views
-// the tensor as (outer, C, inner) around `dim` without copying (see DimLayout).
+// the tensor as (outer, C, inner) around `dim` without copying (see DimLayout); short
+// contiguous rows (C <= 16) are walked as columns so they vectorize too.
 #include <cmath>
 #include <limits>
 #include "../check.h"
