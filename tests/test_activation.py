@@ -191,7 +191,8 @@ def test_softmax_non_contiguous(log, isa):
             assert_close(fn(ember.from_numpy(view), dim), reference(view, dim), n_reduce=view.shape[dim])
 
 
-@pytest.mark.parametrize("shape,dim", [((16384 // 64, 1000), 1), ((256, 10), 1), ((300, 70), 0), ((4, 1000, 77), 1)])
+@pytest.mark.parametrize("shape,dim", [((16384 // 64, 1000), 1), ((256, 10), 1), ((300, 70), 0), ((4, 1000, 77), 1),
+                                       ((1000, 16), 1), ((999, 17), 1), ((130, 1), 1)])
 def test_softmax_large_rows_and_columns(shape, dim, isa):
     x = (np.random.default_rng(5).standard_normal(shape) * 3).astype(np.float32)
     assert_close(F.softmax(ember.from_numpy(x), dim), ref.softmax(x, dim), n_reduce=shape[dim])
@@ -224,7 +225,8 @@ def test_softmax_nan_rows(isa):
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_backward_kernel(log, isa):
     rng = np.random.default_rng(6)
-    for shape, dim in (((37, 101), 1), ((5, 70, 3), 1), ((5, 6, 130), 0), ((2, 3, 4, 5), 2)):
+    cases = (((37, 101), 1), ((5, 70, 3), 1), ((5, 6, 130), 0), ((2, 3, 4, 5), 2), ((300, 7), 1), ((3, 99, 16), 2))
+    for shape, dim in cases:
         x = rng.standard_normal(shape).astype(np.float32)
         g = rng.standard_normal(shape).astype(np.float32)
         fwd = F.log_softmax if log else F.softmax

@@ -13,10 +13,6 @@ _C = ember._C
 REDUCTIONS = ["mean", "sum", "none"]
 
 
-def _t(a, grad=False):
-    return ember.tensor(a, dtype=ember.float64 if a.dtype == np.float64 else None, requires_grad=grad)
-
-
 def _targets(rng, shape, c, ignore_frac=0.0, ignore_index=-100):
     t = rng.integers(0, c, size=shape)
     if ignore_frac:

@@ -1,9 +1,10 @@
 // Activations (relu, leaky_relu, sigmoid, tanh, gelu) and softmax / log_softmax over any
 // dim, each forward next to its backward.
 //
-// Elementwise ones run through the shared strided loops (elementwise_loops.h) with the
+// Elementwise ones run over StridedLoop (any strides) in activation_loops.h with the
 // accurate, vectorizable float math of vmath_act.h; float64 uses libm. Softmax views
-// the tensor as (outer, C, inner) around `dim` without copying (see DimLayout).
+// the tensor as (outer, C, inner) around `dim` without copying (see DimLayout); short
+// contiguous rows (C <= 16) are walked as columns so they vectorize too.
 #include <cmath>
 #include <limits>
 #include "../check.h"
@@ -91,6 +92,8 @@ struct GeluTanhBackward {
 
 // Inner positions a softmax column block covers (the width its loops vectorize over).
 constexpr int64_t kColumnBlock = 64;
+// Rows up to this long are softmaxed as columns (see DimLayout).
+constexpr int64_t kShortRow = 16;
 // Elements per thread below which softmax stays on one thread.
 constexpr int64_t kSoftmaxGrain = 1 << 14;
 
@@ -142,6 +145,17 @@ struct DimLayout {
       ++nouter;
     }
     for (int e = 0; e < nouter; ++e) nout *= oshape[e];
+    // Short contiguous rows, (R, C) with C <= kShortRow: vectorizing along a row would leave
+    // only scalar remainders, so walk it as C steps over R "columns" of stride C instead
+    // (the column kernel, 64 rows at a time).
+    bool short_rows = inner == 1 && nouter == 1 && C <= kShortRow;
+    for (int k = 0; k < N; ++k) short_rows &= cstride[k] == 1 && ostride[k][0] == C;
+    if (short_rows) {
+      inner = oshape[0];
+      for (int k = 0; k < N; ++k) istride[k] = C;
+      nouter = 0;
+      nout = 1;
+    }
   }
 
   void outer_offsets(int64_t o, int64_t* off) const {

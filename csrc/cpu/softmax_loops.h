@@ -7,7 +7,8 @@
 //   rows:    inner == 1, a row of C elements (stride 1 in the fast path);
 //   columns: inner > 1, a block of up to kColumnBlock inner positions, walked over C
 //            with the max / sum kept per inner position, so the loop over the block
-//            vectorizes (stride 1 in the fast path) and no transposing copy is needed.
+//            vectorizes (stride 1 in the fast path) and no transposing copy is needed;
+//            also (R, C) with short rows, as R columns of stride C.
 
 // ---- forward: x (outer, C, inner) -> y, same layout (any strides)
 

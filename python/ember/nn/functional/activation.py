@@ -8,11 +8,14 @@ Importing this module also gives Tensor the methods .relu(), .sigmoid(), .tanh()
 """
 import warnings
 
+import numpy as np
+
 from ... import autograd
 from ... import dtypes as D
 from ...autograd import Function
 from ...functional import _cast, normalize_axes, to_dtype
-from ...tensor import Tensor, _empty, _kernels
+from ..._backend import _C
+from ...tensor import Tensor, _kernels
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax"]
 
@@ -26,23 +29,36 @@ def _float_input(x, name, promote):
     """x as a float tensor: ints/bools are promoted to float32 where PyTorch does
     (sigmoid, tanh), refused elsewhere."""
     _check_tensor(x, name)
-    if x.dtype.is_floating_point:
+    if x._data.dtype.kind == "f":  # (x.dtype would build an ember dtype: slow per call)
         return x
     if promote:
         return _cast(x, D.float32)
     raise TypeError(f"{name}: expected a float32 or float64 tensor, got {x.dtype.name}; cast with .float()")
 
 
+def _new_like(x):
+    """An uninitialized C-contiguous tensor of x's shape, dtype and device. (The small-op
+    path: ember's generic _empty re-derives and re-checks dtype, shape and size.)"""
+    data = x._data
+    xp = np if isinstance(data, np.ndarray) else x._xp()
+    return Tensor._wrap(xp.empty(data.shape, data.dtype))
+
+
+def _kernels_of(x):
+    return _C if isinstance(x._data, np.ndarray) else _kernels(x.device)
+
+
 def _run(kernel, x, *args):
-    out = _empty(x.shape, x.dtype, x.device)
-    getattr(_kernels(x.device), kernel)(x._data, *args, out._data)
+    out = _new_like(x)
+    getattr(_kernels_of(x), kernel)(x._data, *args, out._data)
     return out
 
 
 def _run_backward(kernel, g, saved, *args):
-    g = _cast(g, saved.dtype)
-    gx = _empty(saved.shape, saved.dtype, saved.device)
-    getattr(_kernels(saved.device), kernel)(g._data, saved._data, *args, gx._data)
+    if g._data.dtype != saved._data.dtype:
+        g = _cast(g, saved.dtype)
+    gx = _new_like(saved)
+    getattr(_kernels_of(saved), kernel)(g._data, saved._data, *args, gx._data)
     return gx
 
 
