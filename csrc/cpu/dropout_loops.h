@@ -135,6 +135,47 @@ inline void philox_lanes(uint32_t* c0, uint32_t* c1, uint32_t* c2, uint32_t* c3,
     }
   }
 }
+
+// A full group, AVX2: the same transposition on 8-lane vectors; the mask bytes come from
+// the compare's sign bits through pdep. (w >> 8) < 2^24, so a signed compare against
+// threshold - 1 is exact (threshold 0 gives -1: everything kept).
+template <class T>
+inline void emit_full(const uint32_t* c0, const uint32_t* c1, const uint32_t* c2, const uint32_t* c3, const T* x,
+                      T* out, bool* mask, uint32_t threshold, T scale) {
+  const __m256i thr = _mm256_set1_epi32(static_cast<int32_t>(threshold) - 1);
+  for (int v = 0; v < kLanes / 8; ++v) {
+    const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c0 + 8 * v));
+    const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c1 + 8 * v));
+    const __m256i w2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c2 + 8 * v));
+    const __m256i w3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c3 + 8 * v));
+    const __m256i a = _mm256_unpacklo_epi32(w0, w1), b = _mm256_unpackhi_epi32(w0, w1);
+    const __m256i c = _mm256_unpacklo_epi32(w2, w3), d = _mm256_unpackhi_epi32(w2, w3);
+    const __m256i r0 = _mm256_unpacklo_epi64(a, c), r1 = _mm256_unpackhi_epi64(a, c);
+    const __m256i r2 = _mm256_unpacklo_epi64(b, d), r3 = _mm256_unpackhi_epi64(b, d);
+    const __m256i e[4] = {_mm256_permute2x128_si256(r0, r1, 0x20), _mm256_permute2x128_si256(r2, r3, 0x20),
+                          _mm256_permute2x128_si256(r0, r1, 0x31), _mm256_permute2x128_si256(r2, r3, 0x31)};
+    for (int j = 0; j < 4; ++j) {
+      const int64_t o = 32 * v + 8 * j;
+      const __m256i keep = _mm256_cmpgt_epi32(_mm256_srli_epi32(e[j], 8), thr);  // all ones where kept
+      if constexpr (std::is_same_v<T, float>) {
+        const __m256 sc = _mm256_and_ps(_mm256_castsi256_ps(keep), _mm256_set1_ps(scale));
+        _mm256_storeu_ps(out + o, _mm256_mul_ps(_mm256_loadu_ps(x + o), sc));
+      } else {
+        const __m256d s = _mm256_set1_pd(scale);
+        const __m256i k0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(keep));
+        const __m256i k1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(keep, 1));
+        _mm256_storeu_pd(out + o, _mm256_mul_pd(_mm256_loadu_pd(x + o), _mm256_and_pd(_mm256_castsi256_pd(k0), s)));
+        _mm256_storeu_pd(out + o + 4,
+                         _mm256_mul_pd(_mm256_loadu_pd(x + o + 4), _mm256_and_pd(_mm256_castsi256_pd(k1), s)));
+      }
+      if (mask) {
+        const uint64_t bits = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(keep)));
+        const uint64_t bytes = _pdep_u64(bits, 0x0101010101010101ull);
+        __builtin_memcpy(mask + o, &bytes, 8);
+      }
+    }
+  }
+}
 #else
 // Portable: the rounds of csrc/philox.h, lane by lane.
 inline void philox_lanes(uint32_t* c0, uint32_t* c1, uint32_t* c2, uint32_t* c3, uint32_t key0, uint32_t key1) {
@@ -166,7 +207,7 @@ void dropout_range(const T* x, T* out, bool* mask, int64_t e0, int64_t e1, uint6
       c3[l] = 0;
     }
     philox_lanes(c0, c1, c2, c3, key0, key1);
-#if EMBER_DROPOUT_ISA == 2
+#if EMBER_DROPOUT_ISA >= 1
     if (e1 - base >= 4 * kLanes) {
       emit_full(c0, c1, c2, c3, x + base, out + base, mask ? mask + base : nullptr, threshold, scale);
       continue;
