@@ -2,9 +2,9 @@
 //
 //   x (N,C,H,W)  weight (K,C/G,R,S)  bias (K)  out (N,K,P,Q)   G = groups
 //
-// Three algorithms, chosen per shape (see choose_algo):
+// Four algorithms, chosen per shape (see choose_algo; measurements in bench/results/conv.md):
 //   pointwise  1x1, stride 1, no padding: out[n] = W @ x[n] is already a GEMM, (K,C) @ (C,H*W).
-//   im2col     everything else: col[n] (C*R*S, P*Q) = patches of x[n], then out[n] = W @ col[n],
+//   im2col     strided convs: col[n] (C*R*S, P*Q) = patches of x[n], then out[n] = W @ col[n],
 //              one GEMM (K/G, C/G*R*S) @ (C/G*R*S, P*Q) per group, written straight into NCHW.
 //   wide       stride 1: im2col in the padded image's row layout (rows Wp = W + padding long),
 //              where each col row is one long contiguous copy; the GEMM computes P*Wp
@@ -16,12 +16,12 @@
 //   direct     stride 1, groups 1, C*R*S tiny (first layers, C = 1): a FIR filter over the
 //              padded image (conv2d_loops.h), since a GEMM with inner dimension 9 is all packing.
 // Backward data is W^T @ dy[n] (into a col buffer, then col2im), backward weight accumulates
-// dy[n] @ col[n]^T over the batch. All GEMMs go to ember::cpu::sgemm/dgemm, so a faster GEMM
+// dy[n] @ col[n]^T over the batch (per tap for the shifted-GEMM path). All GEMMs go to ember::cpu::sgemm/dgemm, so a faster GEMM
 // speeds conv up unchanged.
 //
 // Threads: with at least as many images as threads, each thread takes whole images with its
-// own workspace and calls a single-threaded GEMM (no synchronization inside an image, the
-// col buffer stays in its core's cache). With fewer images (inference, N=1) the images go
+// own workspace and calls the GEMM from inside the parallel region, where it runs on one
+// thread (no synchronization inside an image; the col buffer stays in its core's cache). With fewer images (inference, N=1) the images go
 // one by one and the GEMM and im2col use all threads inside.
 //
 // Workspace: per-thread buffers that grow to the largest size seen and are never freed, so

@@ -122,20 +122,22 @@ template <class T>
 void direct_forward_image(const T* xpad, int64_t C, int64_t Hp, int64_t Wp, int64_t xplane, const T* w,
                           const T* bias, int64_t K, int64_t R, int64_t S, int64_t dh, int64_t dw, int64_t P,
                           int64_t Q, T* out) {
+  // Accumulators as explicit 64-byte vectors (GCC vector extension; lowered to whatever
+  // the ISA region has) so that the kDirectK x kDirectJ block stays in registers.
+  typedef T V __attribute__((vector_size(64)));
+  constexpr int L = 64 / sizeof(T), NV = kDirectJ / L;
+  static_assert(kDirectJ % L == 0, "block must be whole vectors");
   const int64_t CRS = C * R * S, n = P * Wp;
   for (int64_t k0 = 0; k0 < K; k0 += kDirectK) {
     const int64_t kb = std::min<int64_t>(kDirectK, K - k0);
-    T wk[kDirectK * 64];  // this block's weights, tap-major, zero for missing channels
-    const bool small = CRS <= 64;
-    if (small)
-      for (int64_t t = 0; t < CRS; ++t)
-        for (int kk = 0; kk < kDirectK; ++kk) wk[t * kDirectK + kk] = kk < kb ? w[(k0 + kk) * CRS + t] : T(0);
     for (int64_t j0 = 0; j0 < n; j0 += kDirectJ) {
       const int64_t jn = std::min<int64_t>(kDirectJ, n - j0);
-      T acc[kDirectK][kDirectJ];
+      V acc[kDirectK][NV];
+#pragma GCC unroll 16
       for (int kk = 0; kk < kDirectK; ++kk) {
         const T b = (bias && kk < kb) ? bias[k0 + kk] : T(0);
-        for (int j = 0; j < kDirectJ; ++j) acc[kk][j] = b;
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) acc[kk][v] = V{} + b;
       }
       for (int64_t c = 0; c < C; ++c)
         for (int64_t r = 0; r < R; ++r)
@@ -143,20 +145,26 @@ void direct_forward_image(const T* xpad, int64_t C, int64_t Hp, int64_t Wp, int6
             const int64_t t = (c * R + r) * S + s;
             // full blocks read kDirectJ elements: the plane has a tail of zeros for that
             const T* xs = xpad + c * xplane + r * dh * Wp + s * dw + j0;
-            T wt[kDirectK];
-            for (int kk = 0; kk < kDirectK; ++kk)
-              wt[kk] = small ? wk[t * kDirectK + kk] : (kk < kb ? w[(k0 + kk) * CRS + t] : T(0));
-            for (int kk = 0; kk < kDirectK; ++kk)
-              for (int j = 0; j < kDirectJ; ++j) acc[kk][j] += wt[kk] * xs[j];
+            V xv[NV];
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; ++v) std::memcpy(&xv[v], xs + v * L, sizeof(V));
+#pragma GCC unroll 16
+            for (int kk = 0; kk < kDirectK; ++kk) {
+              const T wt = kk < kb ? w[(k0 + kk) * CRS + t] : T(0);
+#pragma GCC unroll 16
+              for (int v = 0; v < NV; ++v) acc[kk][v] += wt * xv[v];
+            }
           }
       // copy the wide rows into out (K, P, Q) row segment by row segment, dropping q >= Q
+      T accs[kDirectK][kDirectJ];
+      std::memcpy(accs, acc, sizeof(accs));
       int64_t p = j0 / Wp, q = j0 % Wp, j = 0;
       while (j < jn) {
         const int64_t seg = std::min(jn - j, Wp - q);
         const int64_t keep = std::max<int64_t>(0, std::min(seg, Q - q));
         for (int64_t kk = 0; kk < kb; ++kk) {
           T* o = out + ((k0 + kk) * P + p) * Q + q;
-          const T* a = acc[kk] + j;
+          const T* a = accs[kk] + j;
           for (int64_t i = 0; i < keep; ++i) o[i] = a[i];
         }
         j += seg;
