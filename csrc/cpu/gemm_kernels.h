@@ -59,7 +59,7 @@ template <> struct Vec<double> {
 // 14 x 32 fp32 tile: 28 zmm accumulators + 2 B vectors + 1 broadcast = 31 of 32.
 template <class T> struct Cfg;
 template <> struct Cfg<float> { static constexpr int MR = 14, NV = 2, KC = 384, NCB = 768, MC3 = 4088; };
-template <> struct Cfg<double> { static constexpr int MR = 14, NV = 2, KC = 256, NCB = 384, MC3 = 2044; };
+template <> struct Cfg<double> { static constexpr int MR = 14, NV = 2, KC = 192, NCB = 768, MC3 = 4088; };
 
 #elif EMBER_GEMM_ISA == 1
 template <class T> struct Vec;
@@ -513,7 +513,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   const int nt = plan.nt;
   // Depth blocks of equal size (a multiple of 8, at most KC): a short last block would
   // cost a full pass over C for little work.
-  const int64_t mc3 = plan.mc3;
+  const int64_t mc3 = plan.pack_a ? even_block(M, plan.mc3, MR) : plan.mc3;
   const int64_t kc_max = std::min<int64_t>(KC, (ceil_div(K, ceil_div(K, KC)) + 7) / 8 * 8);
   const int64_t ncb = std::min<int64_t>(ceil_div(N, NR) * NR, NCB);
   // Workspace (the calling thread's): the A block (shared), then per thread a B block and
