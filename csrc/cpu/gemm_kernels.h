@@ -10,11 +10,13 @@
 //   A is the broadcast side: a micro-tile is MR x KC; each A element is broadcast and
 //   multiplied into NV vectors of B, accumulating an MR x NR tile in registers.
 // Loops, outer to inner:
-//   m0 (MC3 rows of A, packed into a shared buffer, lives in L3)
-//   k0 (KC deep)
-//   n0 (NCB columns of B, packed per thread or shared, lives in L2)
+//   m0 (MC3 rows of A, packed into a buffer shared by the threads, lives in L3)
+//   k0 (KC deep; block sizes equalized so no block is a short remainder)
+//   n0 (NCB columns of B, packed by each thread for itself, lives in its L2)
 //   ir over MR tiles of A (one A micro-tile, MR x KC, stays in L1)
 //   jr over NR panels of B (streamed from L2) -> micro-kernel
+// Threads (OpenMP) split either the columns (A tiles packed cooperatively, a barrier
+// per KC block) or the rows (no barrier at all), whichever divides more evenly.
 // Either operand may be read in place instead of packed when packing costs more than
 // it saves (see gemm_plan); partial tiles use micro-kernels instantiated for every
 // row count 1..MR and vector count 1..NV, so there is no padding work in the FMAs.
@@ -439,7 +441,7 @@ Plan gemm_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int max_thread
 }
 
 // One block of C: A tiles [t0, t1) x B panels [p0, p1) at depth kc.
-//   A operand: packed (ap, tile stride kc*MR) or in place (a, lda, ta).
+//   A operand: packed (a, a_tile_stride) or in place (a, lda, ta).
 template <class T>
 struct BlockArgs {
   const T* a;  // packed block, or op(A)'s element (m0, k0) in place
