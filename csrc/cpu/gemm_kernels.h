@@ -276,36 +276,47 @@ inline void transpose4(__m256d r[4]) {
 }
 alignas(32) static const int32_t kPackMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-// One B x B block per step (B = 8 floats or 4 doubles): load B rows of B k-values,
-// transpose, store B k-rows of B values (masked where the block sticks out past P).
+// The B x B register transpose for each type (B = 8 floats or 4 doubles per ymm).
+template <class T> struct Tr;
+template <> struct Tr<float> {
+  using V = __m256;
+  static constexpr int B = 8;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static void transpose(V* r) { transpose8(r); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static void store(float* p, V v, __m256i m) { _mm256_maskstore_ps(p, m, v); }
+};
+template <> struct Tr<double> {
+  using V = __m256d;
+  static constexpr int B = 4;
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static V zero() { return _mm256_setzero_pd(); }
+  static void transpose(V* r) { transpose4(r); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static void store(double* p, V v, __m256i m) { _mm256_maskstore_pd(p, m, v); }
+};
+
+// One B x B block per step: load B rows of B k-values, transpose, store B k-rows of B
+// values (masked where the block sticks out past P).
 template <class T>
 void pack_rows_transposed(const T* src, int64_t ld, int R, int P, int64_t kc, T* dst) {
-  constexpr int B = std::is_same<T, float>::value ? 8 : 4;
-  using V = std::conditional_t<std::is_same<T, float>::value, __m256, __m256d>;
-  auto load = [](const T* p) {
-    if constexpr (B == 8) return _mm256_loadu_ps(p); else return _mm256_loadu_pd(p);
-  };
-  auto zero = [] {
-    if constexpr (B == 8) return _mm256_setzero_ps(); else return _mm256_setzero_pd();
-  };
+  using X = Tr<T>;
+  constexpr int B = X::B;
   const int64_t kfull = kc / B * B;
   for (int r0 = 0; r0 < P; r0 += B) {
-    const int w = std::min(B, P - r0);  // lanes stored
+    const int w = std::min(B, P - r0);                  // lanes stored
     const int live = std::max(0, std::min(B, R - r0));  // rows read
     const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kPackMask + 8 - w * (8 / B)));
     for (int64_t k0 = 0; k0 < kfull; k0 += B) {
-      V v[B];
-      for (int q = 0; q < B; ++q) v[q] = q < live ? load(src + (r0 + q) * ld + k0) : zero();
-      if constexpr (B == 8) transpose8(v); else transpose4(v);
+      typename X::V v[B];
+      for (int q = 0; q < B; ++q) v[q] = q < live ? X::load(src + (r0 + q) * ld + k0) : X::zero();
+      X::transpose(v);
       T* d = dst + k0 * P + r0;
       if (w == B) {
-        for (int q = 0; q < B; ++q) {
-          if constexpr (B == 8) _mm256_storeu_ps(d + q * P, v[q]); else _mm256_storeu_pd(d + q * P, v[q]);
-        }
+        for (int q = 0; q < B; ++q) X::store(d + q * P, v[q]);
       } else {
-        for (int q = 0; q < B; ++q) {
-          if constexpr (B == 8) _mm256_maskstore_ps(d + q * P, m, v[q]); else _mm256_maskstore_pd(d + q * P, m, v[q]);
-        }
+        for (int q = 0; q < B; ++q) X::store(d + q * P, v[q], m);
       }
     }
     for (int64_t k = kfull; k < kc; ++k)
