@@ -10,13 +10,13 @@
 //   A is the broadcast side: a micro-tile is MR x KC; each A element is broadcast and
 //   multiplied into NV vectors of B, accumulating an MR x NR tile in registers.
 // Loops, outer to inner:
-//   m0 (MC3 rows of A, packed into a buffer shared by the threads, lives in L3)
+//   m0 (MC3 rows of A, packed, lives in L3)
 //   k0 (KC deep; block sizes equalized so no block is a short remainder)
 //   n0 (NCB columns of B, packed by each thread for itself, lives in its L2)
 //   ir over MR tiles of A (one A micro-tile, MR x KC, stays in L1)
 //   jr over NR panels of B (streamed from L2) -> micro-kernel
-// Threads (OpenMP) split either the columns (A tiles packed cooperatively, a barrier
-// per KC block) or the rows (no barrier at all), whichever divides more evenly.
+// Threads (OpenMP) split either the columns or the rows (see gemm_plan); each packs
+// what it reads into its own buffers, so there is no barrier inside the region.
 // Either operand may be read in place instead of packed when packing costs more than
 // it saves (see gemm_plan); partial tiles use micro-kernels instantiated for every
 // row count 1..MR and vector count 1..NV, so there is no padding work in the FMAs.
@@ -442,12 +442,15 @@ Plan gemm_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int max_thread
   int64_t nt = static_cast<int64_t>(flops / 1.5e6);
   nt = std::max<int64_t>(1, std::min<int64_t>(nt, max_threads));
   p.nt = static_cast<int>(nt);
-  // Split the dimension that divides most evenly across threads; ties go to rows when
-  // B is narrow (each thread then reads only its share of A).
+  // Split rows or columns across threads. Each thread packs (or reads) all of the
+  // operand it shares: splitting rows repeats B's packing, about 8 FMAs' worth per
+  // element against the M / nt uses each element gets; splitting columns repeats A's,
+  // against N / nt uses. Weigh that with how evenly tiles or panels divide.
   const int64_t tm = ceil_div(std::min(M, p.mc3), MR);
   const double imb_n = double(ceil_div(panels_n, nt) * nt) / panels_n;
   const double imb_m = double(ceil_div(tm, nt) * nt) / tm;
-  p.split_n = imb_n < imb_m || (imb_n == imb_m && panels_n >= 8);
+  const double cost_m = imb_m * (1 + 8.0 * nt / M), cost_n = imb_n * (1 + 8.0 * nt / N);
+  p.split_n = cost_n < cost_m;
   return p;
 }
 
@@ -456,8 +459,7 @@ Plan gemm_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int max_thread
 template <class T>
 struct BlockArgs {
   const T* a;  // packed block, or op(A)'s element (m0, k0) in place
-  int64_t a_tile_stride;  // packed: elements between tiles (fixed across k blocks, so
-                          // threads packing the next block never overlap another's tiles)
+  int64_t a_tile_stride;  // packed: elements between tiles
   bool a_packed, ta;
   int64_t lda;
   const T* b;  // packed block (panel stride kc*NR), or op(B)'s element (k0, n0) in place
@@ -529,24 +531,24 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   const int64_t mc3 = plan.pack_a ? even_block(M, plan.mc3, MR) : plan.mc3;
   const int64_t kc_max = std::min<int64_t>(KC, (ceil_div(K, ceil_div(K, KC)) + 7) / 8 * 8);
   const int64_t ncb = std::min<int64_t>(ceil_div(N, NR) * NR, NCB);
-  // Workspace (the calling thread's): the A block (shared), then per thread a B block and
-  // an edge panel.
+  // Workspace (the calling thread's), per thread: an A block, a B block, an edge panel.
   const size_t a_elems = plan.pack_a ? size_t(ceil_div(std::min(M, mc3), MR) * MR * kc_max) : 0;
   const size_t b_elems = plan.pack_b ? size_t(ncb * kc_max) : 0;
   const size_t e_elems = size_t(NR * kc_max);
   auto round64 = [](size_t n) { return (n * sizeof(T) + 63) / 64 * 64 / sizeof(T); };
-  const size_t per_thread = round64(b_elems) + round64(e_elems);
-  T* ws = static_cast<T*>(workspace().get(sizeof(T) * (round64(a_elems) + per_thread * nt)));
-  T* a_buf = ws;
-  auto b_buf = [&](int t) { return ws + round64(a_elems) + per_thread * t; };
+  const size_t per_thread = round64(a_elems) + round64(b_elems) + round64(e_elems);
+  T* ws = static_cast<T*>(workspace().get(sizeof(T) * per_thread * nt));
+  auto a_buf = [&](int t) { return ws + per_thread * t; };
+  auto b_buf = [&](int t) { return a_buf(t) + round64(a_elems); };
   auto e_buf = [&](int t) { return b_buf(t) + round64(b_elems); };
 
+  // Each thread packs what it reads into its own buffers, so the threads never wait on
+  // each other until the region ends: with a busy machine, a barrier can cost a time slice.
   auto body = [&](int tid, int nthr) {
-    auto barrier = [nthr] {
-      if (nthr > 1) {
-#pragma omp barrier
-      }
-    };
+    const int64_t panels = ceil_div(N, NR);
+    const int64_t nb = plan.split_n ? std::min(N, panels * tid / nthr * NR) : 0;
+    const int64_t ne = plan.split_n ? std::min(N, panels * (tid + 1) / nthr * NR) : N;
+    if (nb >= ne) return;
     for (int64_t m0 = 0; m0 < M; m0 += mc3) {
       const int64_t mc = std::min(mc3, M - m0);
       const int64_t tiles = ceil_div(mc, MR);
@@ -565,17 +567,16 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         g.beta = k0 == 0 ? beta : T(1);
         const T* a_src = ta ? A + k0 * lda + m0 : A + m0 * lda + k0;
         // This thread's A tiles: all of them when it owns columns, its share when it owns rows.
-        const int64_t t0 = tiles * tid / nthr, t1 = tiles * (tid + 1) / nthr;
+        const int64_t t0 = plan.split_n ? 0 : tiles * tid / nthr;
+        const int64_t t1 = plan.split_n ? tiles : tiles * (tid + 1) / nthr;
+        if (t0 == t1) continue;
         if (plan.pack_a) {
-          // Packed cooperatively, each thread its share; with split columns every thread
-          // reads every tile, so wait until all are packed.
           for (int64_t t = t0; t < t1; ++t) {
             const int rows = static_cast<int>(std::min<int64_t>(MR, mc - t * MR));
-            pack_a_tile(ta, ta ? a_src + t * MR : a_src + t * MR * lda, lda, rows, kc, a_buf + t * kc_max * MR);
+            pack_a_tile(ta, ta ? a_src + t * MR : a_src + t * MR * lda, lda, rows, kc, a_buf(tid) + t * kc * MR);
           }
-          if (plan.split_n) barrier();
-          g.a = a_buf;
-          g.a_tile_stride = kc_max * MR;
+          g.a = a_buf(tid);
+          g.a_tile_stride = kc * MR;
         } else {
           g.a = a_src;
         }
@@ -595,9 +596,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           }
         };
         if (plan.split_n) {
-          // this thread's columns, whole panels
-          const int64_t panels = ceil_div(N, NR);
-          const int64_t nb = std::min(N, panels * tid / nthr * NR), ne = std::min(N, panels * (tid + 1) / nthr * NR);
+          // this thread's columns [nb, ne), whole panels
           const int64_t nstep = even_block(ne - nb, ncb, NR);
           for (int64_t n0 = nb; n0 < ne; n0 += nstep) {
             const int64_t nc = std::min(nstep, ne - n0);
@@ -610,14 +609,12 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
             compute_block(g, 0, tiles, 0, np);
           }
         } else {
-          // Rows split: each thread packs every B panel for itself. That repeats B's
-          // packing per thread (1/rows of the work) but needs no barrier, which matters
-          // when the other core is busy.
+          // Rows split: each thread packs every B panel for itself (B's packing is repeated
+          // per thread; gemm_plan weighs that against the columns split's repeated A).
           const int64_t nstep = even_block(N, ncb, NR);
           for (int64_t n0 = 0; n0 < N; n0 += nstep) {
             const int64_t nc = std::min(nstep, N - n0);
             const int64_t np = ceil_div(nc, NR);
-            if (t0 == t1) break;
             prepare_b(n0, nc, 0, np, b_buf(tid), e_buf(tid));
             g.b = plan.pack_b ? b_buf(tid) : b_src(n0);
             g.b_edge = e_buf(tid);
@@ -626,7 +623,6 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
             compute_block(g, t0, t1, 0, np);
           }
         }
-        if (plan.pack_a && plan.split_n) barrier();  // before the A block is repacked
       }
     }
   };
