@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--only", default="", help="run only shapes whose label contains this text")
     ap.add_argument("--peak", type=float, default=PEAK_GFLOPS, help="GFLOP/s the 'of peak' column divides by")
     args = ap.parse_args()
     dt = np.dtype(args.dtype)
@@ -95,6 +96,8 @@ def main():
     print(head)
     print("-" * len(head))
     for label, M, N, K, ta, tb in shapes(args.quick):
+        if args.only not in label:
+            continue
         a = rng.standard_normal((K, M) if ta else (M, K)).astype(dt)
         b = rng.standard_normal((N, K) if tb else (K, N)).astype(dt)
         out = np.empty((M, N), dt)

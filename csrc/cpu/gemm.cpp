@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <type_traits>
 #include "../check.h"
 #include "../ops.h"
 #include "dispatch.h"

@@ -10,11 +10,13 @@
 //   A is the broadcast side: a micro-tile is MR x KC; each A element is broadcast and
 //   multiplied into NV vectors of B, accumulating an MR x NR tile in registers.
 // Loops, outer to inner:
-//   m0 (MC3 rows of A, packed into a shared buffer, lives in L3)
-//   k0 (KC deep)
-//   n0 (NCB columns of B, packed per thread or shared, lives in L2)
+//   m0 (MC3 rows of A, packed, lives in L3)
+//   k0 (KC deep; block sizes equalized so no block is a short remainder)
+//   n0 (NCB columns of B, packed by each thread for itself, lives in its L2)
 //   ir over MR tiles of A (one A micro-tile, MR x KC, stays in L1)
 //   jr over NR panels of B (streamed from L2) -> micro-kernel
+// Threads (OpenMP) split either the columns or the rows (see gemm_plan); each packs
+// what it reads into its own buffers, so there is no barrier inside the region.
 // Either operand may be read in place instead of packed when packing costs more than
 // it saves (see gemm_plan); partial tiles use micro-kernels instantiated for every
 // row count 1..MR and vector count 1..NV, so there is no padding work in the FMAs.
@@ -59,7 +61,7 @@ template <> struct Vec<double> {
 // 14 x 32 fp32 tile: 28 zmm accumulators + 2 B vectors + 1 broadcast = 31 of 32.
 template <class T> struct Cfg;
 template <> struct Cfg<float> { static constexpr int MR = 14, NV = 2, KC = 384, NCB = 768, MC3 = 4088; };
-template <> struct Cfg<double> { static constexpr int MR = 14, NV = 2, KC = 256, NCB = 384, MC3 = 2044; };
+template <> struct Cfg<double> { static constexpr int MR = 14, NV = 2, KC = 192, NCB = 768, MC3 = 4088; };
 
 #elif EMBER_GEMM_ISA == 1
 template <class T> struct Vec;
@@ -274,36 +276,47 @@ inline void transpose4(__m256d r[4]) {
 }
 alignas(32) static const int32_t kPackMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-// One B x B block per step (B = 8 floats or 4 doubles): load B rows of B k-values,
-// transpose, store B k-rows of B values (masked where the block sticks out past P).
+// The B x B register transpose for each type (B = 8 floats or 4 doubles per ymm).
+template <class T> struct Tr;
+template <> struct Tr<float> {
+  using V = __m256;
+  static constexpr int B = 8;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static void transpose(V* r) { transpose8(r); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static void store(float* p, V v, __m256i m) { _mm256_maskstore_ps(p, m, v); }
+};
+template <> struct Tr<double> {
+  using V = __m256d;
+  static constexpr int B = 4;
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static V zero() { return _mm256_setzero_pd(); }
+  static void transpose(V* r) { transpose4(r); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static void store(double* p, V v, __m256i m) { _mm256_maskstore_pd(p, m, v); }
+};
+
+// One B x B block per step: load B rows of B k-values, transpose, store B k-rows of B
+// values (masked where the block sticks out past P).
 template <class T>
 void pack_rows_transposed(const T* src, int64_t ld, int R, int P, int64_t kc, T* dst) {
-  constexpr int B = std::is_same<T, float>::value ? 8 : 4;
-  using V = std::conditional_t<std::is_same<T, float>::value, __m256, __m256d>;
-  auto load = [](const T* p) {
-    if constexpr (B == 8) return _mm256_loadu_ps(p); else return _mm256_loadu_pd(p);
-  };
-  auto zero = [] {
-    if constexpr (B == 8) return _mm256_setzero_ps(); else return _mm256_setzero_pd();
-  };
+  using X = Tr<T>;
+  constexpr int B = X::B;
   const int64_t kfull = kc / B * B;
   for (int r0 = 0; r0 < P; r0 += B) {
-    const int w = std::min(B, P - r0);  // lanes stored
+    const int w = std::min(B, P - r0);                  // lanes stored
     const int live = std::max(0, std::min(B, R - r0));  // rows read
     const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kPackMask + 8 - w * (8 / B)));
     for (int64_t k0 = 0; k0 < kfull; k0 += B) {
-      V v[B];
-      for (int q = 0; q < B; ++q) v[q] = q < live ? load(src + (r0 + q) * ld + k0) : zero();
-      if constexpr (B == 8) transpose8(v); else transpose4(v);
+      typename X::V v[B];
+      for (int q = 0; q < B; ++q) v[q] = q < live ? X::load(src + (r0 + q) * ld + k0) : X::zero();
+      X::transpose(v);
       T* d = dst + k0 * P + r0;
       if (w == B) {
-        for (int q = 0; q < B; ++q) {
-          if constexpr (B == 8) _mm256_storeu_ps(d + q * P, v[q]); else _mm256_storeu_pd(d + q * P, v[q]);
-        }
+        for (int q = 0; q < B; ++q) X::store(d + q * P, v[q]);
       } else {
-        for (int q = 0; q < B; ++q) {
-          if constexpr (B == 8) _mm256_maskstore_ps(d + q * P, m, v[q]); else _mm256_maskstore_pd(d + q * P, m, v[q]);
-        }
+        for (int q = 0; q < B; ++q) X::store(d + q * P, v[q], m);
       }
     }
     for (int64_t k = kfull; k < kc; ++k)
@@ -429,22 +442,24 @@ Plan gemm_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int max_thread
   int64_t nt = static_cast<int64_t>(flops / 1.5e6);
   nt = std::max<int64_t>(1, std::min<int64_t>(nt, max_threads));
   p.nt = static_cast<int>(nt);
-  // Split the dimension that divides most evenly across threads; ties go to rows when
-  // B is narrow (each thread then reads only its share of A).
+  // Split rows or columns across threads. Each thread packs (or reads) all of the
+  // operand it shares: splitting rows repeats B's packing, about 8 FMAs' worth per
+  // element against the M / nt uses each element gets; splitting columns repeats A's,
+  // against N / nt uses. Weigh that with how evenly tiles or panels divide.
   const int64_t tm = ceil_div(std::min(M, p.mc3), MR);
   const double imb_n = double(ceil_div(panels_n, nt) * nt) / panels_n;
   const double imb_m = double(ceil_div(tm, nt) * nt) / tm;
-  p.split_n = imb_n < imb_m || (imb_n == imb_m && panels_n >= 8);
+  const double cost_m = imb_m * (1 + 8.0 * nt / M), cost_n = imb_n * (1 + 8.0 * nt / N);
+  p.split_n = cost_n < cost_m;
   return p;
 }
 
 // One block of C: A tiles [t0, t1) x B panels [p0, p1) at depth kc.
-//   A operand: packed (ap, tile stride kc*MR) or in place (a, lda, ta).
+//   A operand: packed (a, a_tile_stride) or in place (a, lda, ta).
 template <class T>
 struct BlockArgs {
   const T* a;  // packed block, or op(A)'s element (m0, k0) in place
-  int64_t a_tile_stride;  // packed: elements between tiles (fixed across k blocks, so
-                          // threads packing the next block never overlap another's tiles)
+  int64_t a_tile_stride;  // packed: elements between tiles
   bool a_packed, ta;
   int64_t lda;
   const T* b;  // packed block (panel stride kc*NR), or op(B)'s element (k0, n0) in place
@@ -513,27 +528,27 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   const int nt = plan.nt;
   // Depth blocks of equal size (a multiple of 8, at most KC): a short last block would
   // cost a full pass over C for little work.
-  const int64_t mc3 = plan.mc3;
+  const int64_t mc3 = plan.pack_a ? even_block(M, plan.mc3, MR) : plan.mc3;
   const int64_t kc_max = std::min<int64_t>(KC, (ceil_div(K, ceil_div(K, KC)) + 7) / 8 * 8);
   const int64_t ncb = std::min<int64_t>(ceil_div(N, NR) * NR, NCB);
-  // Workspace (the calling thread's): the A block (shared), then per thread a B block and
-  // an edge panel.
+  // Workspace (the calling thread's), per thread: an A block, a B block, an edge panel.
   const size_t a_elems = plan.pack_a ? size_t(ceil_div(std::min(M, mc3), MR) * MR * kc_max) : 0;
   const size_t b_elems = plan.pack_b ? size_t(ncb * kc_max) : 0;
   const size_t e_elems = size_t(NR * kc_max);
   auto round64 = [](size_t n) { return (n * sizeof(T) + 63) / 64 * 64 / sizeof(T); };
-  const size_t per_thread = round64(b_elems) + round64(e_elems);
-  T* ws = static_cast<T*>(workspace().get(sizeof(T) * (round64(a_elems) + per_thread * nt)));
-  T* a_buf = ws;
-  auto b_buf = [&](int t) { return ws + round64(a_elems) + per_thread * t; };
+  const size_t per_thread = round64(a_elems) + round64(b_elems) + round64(e_elems);
+  T* ws = static_cast<T*>(workspace().get(sizeof(T) * per_thread * nt));
+  auto a_buf = [&](int t) { return ws + per_thread * t; };
+  auto b_buf = [&](int t) { return a_buf(t) + round64(a_elems); };
   auto e_buf = [&](int t) { return b_buf(t) + round64(b_elems); };
 
+  // Each thread packs what it reads into its own buffers, so the threads never wait on
+  // each other until the region ends: with a busy machine, a barrier can cost a time slice.
   auto body = [&](int tid, int nthr) {
-    auto barrier = [nthr] {
-      if (nthr > 1) {
-#pragma omp barrier
-      }
-    };
+    const int64_t panels = ceil_div(N, NR);
+    const int64_t nb = plan.split_n ? std::min(N, panels * tid / nthr * NR) : 0;
+    const int64_t ne = plan.split_n ? std::min(N, panels * (tid + 1) / nthr * NR) : N;
+    if (nb >= ne) return;
     for (int64_t m0 = 0; m0 < M; m0 += mc3) {
       const int64_t mc = std::min(mc3, M - m0);
       const int64_t tiles = ceil_div(mc, MR);
@@ -552,17 +567,16 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         g.beta = k0 == 0 ? beta : T(1);
         const T* a_src = ta ? A + k0 * lda + m0 : A + m0 * lda + k0;
         // This thread's A tiles: all of them when it owns columns, its share when it owns rows.
-        const int64_t t0 = tiles * tid / nthr, t1 = tiles * (tid + 1) / nthr;
+        const int64_t t0 = plan.split_n ? 0 : tiles * tid / nthr;
+        const int64_t t1 = plan.split_n ? tiles : tiles * (tid + 1) / nthr;
+        if (t0 == t1) continue;
         if (plan.pack_a) {
-          // Packed cooperatively, each thread its share; with split columns every thread
-          // reads every tile, so wait until all are packed.
           for (int64_t t = t0; t < t1; ++t) {
             const int rows = static_cast<int>(std::min<int64_t>(MR, mc - t * MR));
-            pack_a_tile(ta, ta ? a_src + t * MR : a_src + t * MR * lda, lda, rows, kc, a_buf + t * kc_max * MR);
+            pack_a_tile(ta, ta ? a_src + t * MR : a_src + t * MR * lda, lda, rows, kc, a_buf(tid) + t * kc * MR);
           }
-          if (plan.split_n) barrier();
-          g.a = a_buf;
-          g.a_tile_stride = kc_max * MR;
+          g.a = a_buf(tid);
+          g.a_tile_stride = kc * MR;
         } else {
           g.a = a_src;
         }
@@ -582,9 +596,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           }
         };
         if (plan.split_n) {
-          // this thread's columns, whole panels
-          const int64_t panels = ceil_div(N, NR);
-          const int64_t nb = std::min(N, panels * tid / nthr * NR), ne = std::min(N, panels * (tid + 1) / nthr * NR);
+          // this thread's columns [nb, ne), whole panels
           const int64_t nstep = even_block(ne - nb, ncb, NR);
           for (int64_t n0 = nb; n0 < ne; n0 += nstep) {
             const int64_t nc = std::min(nstep, ne - n0);
@@ -597,14 +609,12 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
             compute_block(g, 0, tiles, 0, np);
           }
         } else {
-          // Rows split: each thread packs every B panel for itself. That repeats B's
-          // packing per thread (1/rows of the work) but needs no barrier, which matters
-          // when the other core is busy.
+          // Rows split: each thread packs every B panel for itself (B's packing is repeated
+          // per thread; gemm_plan weighs that against the columns split's repeated A).
           const int64_t nstep = even_block(N, ncb, NR);
           for (int64_t n0 = 0; n0 < N; n0 += nstep) {
             const int64_t nc = std::min(nstep, N - n0);
             const int64_t np = ceil_div(nc, NR);
-            if (t0 == t1) break;
             prepare_b(n0, nc, 0, np, b_buf(tid), e_buf(tid));
             g.b = plan.pack_b ? b_buf(tid) : b_src(n0);
             g.b_edge = e_buf(tid);
@@ -613,7 +623,6 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
             compute_block(g, t0, t1, 0, np);
           }
         }
-        if (plan.pack_a && plan.split_n) barrier();  // before the A block is repacked
       }
     }
   };
