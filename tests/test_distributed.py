@@ -19,7 +19,9 @@ from ember.distributed import DistributedSampler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "dist_scripts")
-PYTHON_DIR = os.path.join(os.path.dirname(HERE), "python")
+# Where this test process found ember (the installed package, or python/ in a dev build):
+# the ranks must import the same one.
+PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(ember.__file__)))
 
 
 def _mpiexec():
