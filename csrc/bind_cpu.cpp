@@ -2,6 +2,10 @@
 // allocated by Python), checks them, releases the GIL and runs a kernel from csrc/cpu/.
 // bind_cuda.cpp exposes the same names over CuPy arrays.
 #include <omp.h>
+#include <cstdlib>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <vector>
@@ -28,11 +32,26 @@ cpu::Isa parse_isa(const std::string& s) {
   throw std::invalid_argument("unknown CPU path '" + s + "' (expected 'scalar', 'avx2' or 'avx512')");
 }
 
+// Training allocates and frees the same large activations every step. glibc serves
+// blocks above its mmap threshold with fresh mmaps, so each step page-faults (and the
+// kernel zeroes) every activation again: ~5,000 faults per LeNet step at batch 256.
+// Keeping large blocks in the heap makes steady-state steps fault-free; freed memory
+// then stays with the process. EMBER_KEEP_MALLOC=1 leaves glibc's defaults alone.
+void tune_malloc() {
+#ifdef __GLIBC__
+  const char* keep = std::getenv("EMBER_KEEP_MALLOC");
+  if (keep && *keep && *keep != '0') return;
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "ember CPU kernels";
   register_exceptions(m);
+  tune_malloc();
 
   // ---- runtime ----
   m.def("set_num_threads", [](int n) {
