@@ -55,7 +55,7 @@ inline void check_float(const TensorView& t, const char* op, const char* arg) {
                    " must be float32 or float64, got ", dtype_name(t.dtype));
 }
 inline void check_contiguous(const TensorView& t, const char* op, const char* arg) {
-  EMBER_CHECK(t.is_contiguous(), op, ": ", arg, " must be contiguous (call .contiguous())");
+  EMBER_CHECK(t.is_contiguous(), op, ": ", arg, " must be contiguous (call .contiguous())");  // empty passes
 }
 inline void check_ndim(const TensorView& t, int nd, const char* op, const char* arg) {
   EMBER_CHECK(t.ndim == nd, op, ": ", arg, " must be ", nd, "-D, got shape ", t.shape_str());

@@ -51,21 +51,8 @@ EMBER_AVX512_BEGIN
 EMBER_ISA_END
 }
 
-#define CONV_ISA_CALL(fn, ...)                                      \
-  do {                                                              \
-    switch (isa()) {                                                \
-      case Isa::avx512: isa_avx512::fn(__VA_ARGS__); break;         \
-      case Isa::avx2: isa_avx2::fn(__VA_ARGS__); break;             \
-      default: isa_scalar::fn(__VA_ARGS__);                         \
-    }                                                               \
-  } while (0)
 
 namespace {
-
-// Contiguous, or empty (NumPy gives empty arrays arbitrary strides, e.g. all 0).
-inline void check_dense(const TensorView& t, const char* op, const char* arg) {
-  if (t.numel() != 0) check_contiguous(t, op, arg);
-}
 
 
 // A growable scratch buffer, 64-byte aligned; never shrinks.
@@ -127,9 +114,9 @@ Shape check_conv(const TensorView& x, const TensorView& w, const TensorView& y, 
   check_ndim(x, 4, op, "x");
   check_ndim(w, 4, op, "weight");
   check_ndim(y, 4, op, y_name);
-  check_dense(x, op, "x");
-  check_dense(w, op, "weight");
-  check_dense(y, op, y_name);
+  check_contiguous(x, op, "x");
+  check_contiguous(w, op, "weight");
+  check_contiguous(y, op, y_name);
   EMBER_CHECK(g.stride_h >= 1 && g.stride_w >= 1, op, ": stride must be >= 1, got (", g.stride_h, ", ", g.stride_w, ")");
   EMBER_CHECK(g.dil_h >= 1 && g.dil_w >= 1, op, ": dilation must be >= 1, got (", g.dil_h, ", ", g.dil_w, ")");
   EMBER_CHECK(g.pad_top >= 0 && g.pad_bottom >= 0 && g.pad_left >= 0 && g.pad_right >= 0, op,
@@ -196,7 +183,7 @@ template <class T>
 void make_col(const T* xn, const Shape& s, const ConvGeometry& g, T* col, bool inner_parallel) {
   const int64_t CRS = s.C * s.R * s.S, PQ = s.P * s.Q;
   auto rows = [&](int64_t r0, int64_t r1) {
-    CONV_ISA_CALL(im2col<T>, xn, s.H, s.W, g, s.R, s.S, s.P, s.Q, r0, r1, col);
+    EMBER_ISA_CALL(im2col<T>, xn, s.H, s.W, g, s.R, s.S, s.P, s.Q, r0, r1, col);
   };
   if (inner_parallel) parallel_for(CRS, std::max<int64_t>(1, 16384 / std::max<int64_t>(PQ, 1)), rows);
   else rows(0, CRS);
@@ -206,7 +193,7 @@ void make_col(const T* xn, const Shape& s, const ConvGeometry& g, T* col, bool i
 template <class T>
 void make_pad(const T* xn, const Shape& s, const ConvGeometry& g, const PadLayout& L, T* xpad, bool inner_parallel) {
   auto chans = [&](int64_t c0, int64_t c1) {
-    CONV_ISA_CALL(pad_image<T>, xn + c0 * s.H * s.W, c1 - c0, s.H, s.W, g.pad_top, g.pad_left, L.Hp, L.Wp, L.plane,
+    EMBER_ISA_CALL(pad_image<T>, xn + c0 * s.H * s.W, c1 - c0, s.H, s.W, g.pad_top, g.pad_left, L.Hp, L.Wp, L.plane,
                   xpad + c0 * L.plane);
   };
   if (inner_parallel) parallel_for(s.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(L.plane, 1)), chans);
@@ -219,7 +206,7 @@ void make_wide_col(const T* xpad, const Shape& s, const ConvGeometry& g, const P
                    T* col, bool inner_parallel) {
   const int64_t CRS = s.C * s.R * s.S;
   auto rows = [&](int64_t r0, int64_t r1) {
-    CONV_ISA_CALL(wide_im2col<T>, xpad, L.plane, L.Wp, s.R, s.S, g.dil_h, g.dil_w, j0, jn, r0, r1, col);
+    EMBER_ISA_CALL(wide_im2col<T>, xpad, L.plane, L.Wp, s.R, s.S, g.dil_h, g.dil_w, j0, jn, r0, r1, col);
   };
   if (inner_parallel) parallel_for(CRS, std::max<int64_t>(1, 16384 / std::max<int64_t>(jn, 1)), rows);
   else rows(0, CRS);
@@ -286,14 +273,14 @@ void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* 
           gemm(false, false, s.Kg, nw, s.Cg, T(1), wr + (t * s.K + grp * s.Kg) * s.Cg, s.Cg,
                xpad + grp * s.Cg * L.plane + tap_shift(s, g, L.Wp, t), L.plane, t ? T(1) : T(0),
                wide + grp * s.Kg * nw, nw);
-      CONV_ISA_CALL(unwiden_rows<T>, wide, bias, 0, s.K, s.P, s.Q, L.Wp, yn);
+      EMBER_ISA_CALL(unwiden_rows<T>, wide, bias, 0, s.K, s.P, s.Q, L.Wp, yn);
       return;
     }
     if (algo == Algo::direct) {
       const PadLayout L = pad_layout(s, g);
       T* xpad = tl_col.get<T>(s.C * L.plane);
-      CONV_ISA_CALL(pad_image<T>, xn, s.C, s.H, s.W, g.pad_top, g.pad_left, L.Hp, L.Wp, L.plane, xpad);
-      CONV_ISA_CALL(direct_forward_image<T>, xpad, s.C, L.Hp, L.Wp, L.plane, w, bias, s.K, s.R, s.S, g.dil_h,
+      EMBER_ISA_CALL(pad_image<T>, xn, s.C, s.H, s.W, g.pad_top, g.pad_left, L.Hp, L.Wp, L.plane, xpad);
+      EMBER_ISA_CALL(direct_forward_image<T>, xpad, s.C, L.Hp, L.Wp, L.plane, w, bias, s.K, s.R, s.S, g.dil_h,
                     g.dil_w, s.P, s.Q, yn);
       return;
     }
@@ -312,7 +299,7 @@ void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* 
           gemm(false, false, s.Kg, jn, s.CRSg, T(1), w + grp * s.Kg * s.CRSg, s.CRSg, col + grp * s.CRSg * jn, jn,
                T(0), wide + grp * s.Kg * n + j0, n);
       }
-      CONV_ISA_CALL(unwiden_rows<T>, wide, bias, 0, s.K, s.P, s.Q, L.Wp, yn);
+      EMBER_ISA_CALL(unwiden_rows<T>, wide, bias, 0, s.K, s.P, s.Q, L.Wp, yn);
       return;
     }
     const T* B = xn;
@@ -321,7 +308,7 @@ void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* 
       make_col(xn, s, g, col, inner_parallel);
       B = col;
     }
-    if (bias) CONV_ISA_CALL(fill_rows<T>, yn, bias, s.K, PQ);
+    if (bias) EMBER_ISA_CALL(fill_rows<T>, yn, bias, s.K, PQ);
     for (int64_t grp = 0; grp < s.G; ++grp) {
       T* yg = yn + grp * s.Kg * PQ;
       if (s.CRSg == 0) {  // no input channels: out = bias
@@ -373,14 +360,14 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
       const int64_t nw = s.P * L.Wp, RS = s.R * s.S;
       T* dxpad = tl_pad.get<T>(s.C * L.plane + s.K * nw);
       T* dyw = dxpad + s.C * L.plane;
-      CONV_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
+      EMBER_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
       std::memset(dxpad, 0, sizeof(T) * s.C * L.plane);
       for (int64_t grp = 0; grp < s.G; ++grp)
         for (int64_t t = 0; t < RS; ++t)
           gemm(true, false, s.Cg, nw, s.Kg, T(1), wr + (t * s.K + grp * s.Kg) * s.Cg, s.Cg, dyw + grp * s.Kg * nw, nw,
                T(1), dxpad + grp * s.Cg * L.plane + tap_shift(s, g, L.Wp, t), L.plane);
       auto crop = [&](int64_t c0, int64_t c1) {
-        CONV_ISA_CALL(crop_image<T>, dxpad, c0, c1, s.H, s.W, g.pad_top, g.pad_left, L.Wp, L.plane, dxn);
+        EMBER_ISA_CALL(crop_image<T>, dxpad, c0, c1, s.H, s.W, g.pad_top, g.pad_left, L.Wp, L.plane, dxn);
       };
       if (inner_parallel) parallel_for(s.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(HW, 1)), crop);
       else crop(0, s.C);
@@ -395,7 +382,7 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
       T* dxpad = tl_pad.get<T>(s.C * L.plane + s.K * nw);
       T* dyw = dxpad + s.C * L.plane;
       T* dcol = tl_col.get<T>(CRS * jt);
-      CONV_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
+      EMBER_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
       std::memset(dxpad, 0, sizeof(T) * s.C * L.plane);
       for (int64_t j0 = 0; j0 < nw; j0 += jt) {
         const int64_t jn = std::min(jt, nw - j0);
@@ -403,13 +390,13 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
           gemm(true, false, s.CRSg, jn, s.Kg, T(1), w + grp * s.Kg * s.CRSg, s.CRSg, dyw + grp * s.Kg * nw + j0, nw,
                T(0), dcol + grp * s.CRSg * jn, jn);
         auto fold = [&](int64_t c0, int64_t c1) {
-          CONV_ISA_CALL(wide_col2im<T>, dcol, L.plane, L.Wp, s.R, s.S, g.dil_h, g.dil_w, j0, jn, c0, c1, dxpad);
+          EMBER_ISA_CALL(wide_col2im<T>, dcol, L.plane, L.Wp, s.R, s.S, g.dil_h, g.dil_w, j0, jn, c0, c1, dxpad);
         };
         if (inner_parallel) parallel_for(s.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(s.R * s.S * jn, 1)), fold);
         else fold(0, s.C);
       }
       auto crop = [&](int64_t c0, int64_t c1) {
-        CONV_ISA_CALL(crop_image<T>, dxpad, c0, c1, s.H, s.W, g.pad_top, g.pad_left, L.Wp, L.plane, dxn);
+        EMBER_ISA_CALL(crop_image<T>, dxpad, c0, c1, s.H, s.W, g.pad_top, g.pad_left, L.Wp, L.plane, dxn);
       };
       if (inner_parallel) parallel_for(s.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(HW, 1)), crop);
       else crop(0, s.C);
@@ -423,7 +410,7 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
     if (pointwise) return;
     auto fold = [&](int64_t c0, int64_t c1) {
       std::memset(dxn + c0 * HW, 0, sizeof(T) * (c1 - c0) * HW);
-      CONV_ISA_CALL(col2im<T>, dcol, s.H, s.W, g, s.R, s.S, s.P, s.Q, c0, c1, dxn);
+      EMBER_ISA_CALL(col2im<T>, dcol, s.H, s.W, g, s.R, s.S, s.P, s.Q, c0, c1, dxn);
     };
     if (inner_parallel) parallel_for(s.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(s.R * s.S * PQ, 1)), fold);
     else fold(0, s.C);
@@ -470,9 +457,9 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
         const PadLayout L = pad_layout(s, g);
         T* xpad = tl_col.get<T>(s.C * L.plane + s.K * L.n_wide);
         T* dyw = xpad + s.C * L.plane;
-        CONV_ISA_CALL(pad_image<T>, xn, s.C, s.H, s.W, g.pad_top, g.pad_left, L.Hp, L.Wp, L.plane, xpad);
-        CONV_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, L.n_wide, dyw);
-        CONV_ISA_CALL(direct_backward_weight_image<T>, xpad, s.C, L.Wp, L.plane, dyw, L.n_wide, s.K, s.R, s.S,
+        EMBER_ISA_CALL(pad_image<T>, xn, s.C, s.H, s.W, g.pad_top, g.pad_left, L.Hp, L.Wp, L.plane, xpad);
+        EMBER_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, L.n_wide, dyw);
+        EMBER_ISA_CALL(direct_backward_weight_image<T>, xpad, s.C, L.Wp, L.plane, dyw, L.n_wide, s.K, s.R, s.S,
                       g.dil_h, g.dil_w, acc);
         continue;
       }
@@ -483,7 +470,7 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
         T* xpad = tl_pad.get<T>(s.C * L.plane + s.K * nw);
         T* dyw = xpad + s.C * L.plane;
         make_pad(xn, s, g, L, xpad, inner_parallel);
-        CONV_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
+        EMBER_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
         for (int64_t grp = 0; grp < s.G; ++grp)
           for (int64_t t = 0; t < RS; ++t)
             gemm(false, true, s.Kg, s.Cg, nw, T(1), dyw + grp * s.Kg * nw, nw,
@@ -500,7 +487,7 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
         T* dyw = xpad + s.C * L.plane;
         T* col = tl_col.get<T>(CRS * jt);
         make_pad(xn, s, g, L, xpad, inner_parallel);
-        CONV_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
+        EMBER_ISA_CALL(widen_rows<T>, dyn, s.K, s.P, s.Q, L.Wp, nw, dyw);
         for (int64_t j0 = 0; j0 < nw; j0 += jt) {
           const int64_t jn = std::min(jt, nw - j0);
           make_wide_col(xpad, s, g, L, j0, jn, col, inner_parallel);
@@ -559,7 +546,7 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
 #pragma omp barrier
       // dw += partials, split over the threads by element range
       const int64_t e0 = WN * t / T_, e1 = WN * (t + 1) / T_;
-      for (int64_t p = 0; p + 1 < T_; ++p) CONV_ISA_CALL(add_into<T>, dw + e0, partial + p * WN + e0, e1 - e0);
+      for (int64_t p = 0; p + 1 < T_; ++p) EMBER_ISA_CALL(add_into<T>, dw + e0, partial + p * WN + e0, e1 - e0);
     }
   } else {
     images(0, s.N, dw);
@@ -597,7 +584,7 @@ void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorV
   Shape s = check_conv(x, weight, out, g, op, "out");
   if (bias) {
     check_same_dtype(x, *bias, op);
-    check_dense(*bias, op, "bias");
+    check_contiguous(*bias, op, "bias");
     EMBER_CHECK(bias->ndim == 1 && bias->shape[0] == s.K, op, ": bias shape ", bias->shape_str(), ", expected (",
                 s.K, ",)");
   }
@@ -623,8 +610,8 @@ void conv2d_backward_bias(const TensorView& grad_out, const TensorView& grad_bia
   check_float(grad_out, op, "grad_out");
   check_same_dtype(grad_out, grad_bias, op);
   check_ndim(grad_out, 4, op, "grad_out");
-  check_dense(grad_out, op, "grad_out");
-  check_dense(grad_bias, op, "grad_bias");
+  check_contiguous(grad_out, op, "grad_out");
+  check_contiguous(grad_bias, op, "grad_bias");
   EMBER_CHECK(grad_bias.ndim == 1 && grad_bias.shape[0] == grad_out.shape[1], op, ": grad_bias shape ",
               grad_bias.shape_str(), ", expected (", grad_out.shape[1], ",)");
   EMBER_DISPATCH_FLOAT(grad_out.dtype, op, backward_bias_impl<T>(grad_out, grad_bias));

@@ -46,3 +46,14 @@ inline void parallel_for(int64_t n, int64_t grain, F&& f) {
   EMBER_PRAGMA(GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi2,prefer-vector-width=512"))
 #define EMBER_AVX2_BEGIN EMBER_PRAGMA(GCC push_options) EMBER_PRAGMA(GCC target("avx2,fma,bmi2"))
 #define EMBER_ISA_END EMBER_PRAGMA(GCC pop_options)
+
+// Call `fn` from the copy compiled for the current ISA: the namespaces isa_avx512,
+// isa_avx2 and isa_scalar that a kernel file fills by including its loop header.
+#define EMBER_ISA_CALL(fn, ...)                                         \
+  do {                                                                  \
+    switch (::ember::cpu::isa()) {                                      \
+      case ::ember::cpu::Isa::avx512: isa_avx512::fn(__VA_ARGS__); break; \
+      case ::ember::cpu::Isa::avx2: isa_avx2::fn(__VA_ARGS__); break;     \
+      default: isa_scalar::fn(__VA_ARGS__);                             \
+    }                                                                   \
+  } while (0)

@@ -48,11 +48,6 @@ double keep_scale(double p) { return p < 1.0 ? 1.0 / (1.0 - p) : 0.0; }
 
 bool present(const TensorView& t) { return t.data != nullptr || t.ndim > 0; }
 
-// Contiguous, or empty (NumPy gives empty arrays arbitrary strides).
-void check_dense(const TensorView& t, const char* op, const char* name) {
-  if (t.numel() != 0) check_contiguous(t, op, name);
-}
-
 }  // namespace
 
 void dropout_forward(const TensorView& x, double p, uint64_t seed, uint64_t offset, const TensorView& out,
@@ -62,13 +57,13 @@ void dropout_forward(const TensorView& x, double p, uint64_t seed, uint64_t offs
   check_float(x, op, "input");
   check_same_shape(x, out, op);
   check_same_dtype(x, out, op);
-  check_dense(x, op, "input");
-  check_dense(out, op, "out");
+  check_contiguous(x, op, "input");
+  check_contiguous(out, op, "out");
   EMBER_CHECK(offset % 4 == 0, op, ": generator offset must be a multiple of 4, got ", offset);
   if (present(mask)) {
     check_same_shape(x, mask, op);
     check_dtype(mask, DType::b8, op, "mask");
-    check_dense(mask, op, "mask");
+    check_contiguous(mask, op, "mask");
   }
   const uint32_t threshold = philox::dropout_threshold(p);
   bool* m = present(mask) ? mask.ptr<bool>() : nullptr;
@@ -90,9 +85,9 @@ void dropout_backward(const TensorView& grad, const TensorView& mask, double p, 
   check_same_shape(grad, grad_input, op);
   check_dtype(mask, DType::b8, op, "mask");
   check_same_dtype(grad, grad_input, op);
-  check_dense(grad, op, "grad");
-  check_dense(mask, op, "mask");
-  check_dense(grad_input, op, "grad_input");
+  check_contiguous(grad, op, "grad");
+  check_contiguous(mask, op, "mask");
+  check_contiguous(grad_input, op, "grad_input");
   EMBER_DISPATCH_FLOAT(grad.dtype, op, {
     const T scale = static_cast<T>(keep_scale(p));
     switch (isa()) {

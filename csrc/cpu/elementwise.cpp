@@ -70,21 +70,13 @@ void run_binary(const TensorView& a, const TensorView& b, const TensorView& out,
   const T* pa = a.ptr<T>();
   const T* pb = b.ptr<T>();
   R* po = out.ptr<R>();
-  switch (isa()) {
-    case Isa::avx512: isa_avx512::binary_loop(L, pa, pb, po, op); break;
-    case Isa::avx2: isa_avx2::binary_loop(L, pa, pb, po, op); break;
-    default: isa_scalar::binary_loop(L, pa, pb, po, op);
-  }
+  EMBER_ISA_CALL(binary_loop, L, pa, pb, po, op);
 }
 
 template <class Op, class T, class R>
 void run_unary(const TensorView& a, const TensorView& out, Op op) {
   StridedLoop<2> L({&a, &out});
-  switch (isa()) {
-    case Isa::avx512: isa_avx512::unary_loop(L, a.ptr<T>(), out.ptr<R>(), op); break;
-    case Isa::avx2: isa_avx2::unary_loop(L, a.ptr<T>(), out.ptr<R>(), op); break;
-    default: isa_scalar::unary_loop(L, a.ptr<T>(), out.ptr<R>(), op);
-  }
+  EMBER_ISA_CALL(unary_loop, L, a.ptr<T>(), out.ptr<R>(), op);
 }
 
 template <class Op>
@@ -143,11 +135,7 @@ void abs(const TensorView& a, const TensorView& out) {
     check_unary_args(a, out, #name);                                                    \
     StridedLoop<2> L({&a, &out});                                                      \
     EMBER_DISPATCH_FLOAT(a.dtype, #name, {                                             \
-      switch (isa()) {                                                                 \
-        case Isa::avx512: isa_avx512::loop(L, a.ptr<T>(), out.ptr<T>()); break;        \
-        case Isa::avx2: isa_avx2::loop(L, a.ptr<T>(), out.ptr<T>()); break;            \
-        default: isa_scalar::loop(L, a.ptr<T>(), out.ptr<T>());                        \
-      }                                                                                \
+      EMBER_ISA_CALL(loop, L, a.ptr<T>(), out.ptr<T>());                                              \
     });                                                                                \
   }
 EMBER_ISA_UNARY(exp, exp_loop)
@@ -171,11 +159,7 @@ void where(const TensorView& cond, const TensorView& a, const TensorView& b, con
   check_where_args(cond, a, b, out);
   EMBER_DISPATCH_ALL(a.dtype, "where", {
     StridedLoop<4> L({&cond, &a, &b, &out});
-    switch (isa()) {
-      case Isa::avx512: isa_avx512::where_loop(L, cond.ptr<bool>(), a.ptr<T>(), b.ptr<T>(), out.ptr<T>()); break;
-      case Isa::avx2: isa_avx2::where_loop(L, cond.ptr<bool>(), a.ptr<T>(), b.ptr<T>(), out.ptr<T>()); break;
-      default: isa_scalar::where_loop(L, cond.ptr<bool>(), a.ptr<T>(), b.ptr<T>(), out.ptr<T>());
-    }
+    EMBER_ISA_CALL(where_loop, L, cond.ptr<bool>(), a.ptr<T>(), b.ptr<T>(), out.ptr<T>());
   });
 }
 

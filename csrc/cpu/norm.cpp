@@ -69,22 +69,17 @@ namespace {
 
 bool present(const TensorView& t) { return t.data != nullptr || t.ndim > 0; }
 
-// Contiguous, or empty (NumPy gives empty arrays arbitrary strides).
-void check_dense(const TensorView& t, const char* op, const char* name) {
-  if (t.numel() != 0) check_contiguous(t, op, name);
-}
-
 void check_channel_vec(const TensorView& t, const TensorView& x, const char* op, const char* name) {
   EMBER_CHECK(t.ndim == 1 && t.shape[0] == x.shape[1], op, ": ", name, " must have shape (", x.shape[1],
               ",) (one value per channel), got ", t.shape_str());
   check_same_dtype(x, t, op);
-  check_dense(t, op, name);
+  check_contiguous(t, op, name);
 }
 
 void check_x3(const TensorView& x, const char* op, const char* name) {
   EMBER_CHECK(x.ndim == 3, op, ": ", name, " must be viewed as (N, C, S), got shape ", x.shape_str());
   check_float(x, op, name);
-  check_dense(x, op, name);
+  check_contiguous(x, op, name);
 }
 
 #define EMBER_BN_DISPATCH(fn, ...)                                      \

@@ -29,16 +29,11 @@ namespace {
 
 bool present(const TensorView& t) { return t.data != nullptr || t.ndim > 0; }
 
-// Contiguous, or empty (NumPy gives empty arrays arbitrary strides).
-void check_dense(const TensorView& t, const char* op, const char* name) {
-  if (t.numel() != 0) check_contiguous(t, op, name);
-}
-
 void check_state(const TensorView& param, const TensorView& t, const char* op, const char* name) {
   check_same_shape(param, t, op);
   EMBER_CHECK_TYPE(t.dtype == param.dtype, op, ": ", name, " must have the parameter's dtype ",
                    dtype_name(param.dtype), ", got ", dtype_name(t.dtype));
-  check_dense(t, op, name);
+  check_contiguous(t, op, name);
 }
 
 void check_finite(double v, const char* op, const char* name) {
@@ -71,7 +66,7 @@ void sgd_step(const TensorView& param, const TensorView& grad, const TensorView&
               double momentum, double dampening, bool nesterov, double weight_decay, bool first_step) {
   const char* op = "sgd_step";
   check_float(param, op, "param");
-  check_dense(param, op, "param");
+  check_contiguous(param, op, "param");
   check_state(param, grad, op, "grad");
   check_finite(lr, op, "lr");
   check_finite(momentum, op, "momentum");
@@ -101,7 +96,7 @@ void adam_step(const TensorView& param, const TensorView& grad, const TensorView
                bool decoupled_weight_decay) {
   const char* op = decoupled_weight_decay ? "adamw_step" : "adam_step";
   check_float(param, op, "param");
-  check_dense(param, op, "param");
+  check_contiguous(param, op, "param");
   check_state(param, grad, op, "grad");
   check_state(param, exp_avg, op, "exp_avg");
   check_state(param, exp_avg_sq, op, "exp_avg_sq");

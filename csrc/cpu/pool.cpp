@@ -26,21 +26,8 @@ EMBER_AVX512_BEGIN
 EMBER_ISA_END
 }
 
-#define POOL_ISA_CALL(fn, ...)                                      \
-  do {                                                              \
-    switch (isa()) {                                                \
-      case Isa::avx512: isa_avx512::fn(__VA_ARGS__); break;         \
-      case Isa::avx2: isa_avx2::fn(__VA_ARGS__); break;             \
-      default: isa_scalar::fn(__VA_ARGS__);                         \
-    }                                                               \
-  } while (0)
 
 namespace {
-
-// Contiguous, or empty (NumPy gives empty arrays arbitrary strides, e.g. all 0).
-inline void check_dense(const TensorView& t, const char* op, const char* arg) {
-  if (t.numel() != 0) check_contiguous(t, op, arg);
-}
 
 
 int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t pad, bool ceil_mode) {
@@ -71,8 +58,8 @@ void check_pool(const TensorView& x, const TensorView& y, const PoolGeometry& g,
   check_same_dtype(x, y, op);
   check_ndim(x, 4, op, x_name);
   check_ndim(y, 4, op, y_name);
-  check_dense(x, op, x_name);
-  check_dense(y, op, y_name);
+  check_contiguous(x, op, x_name);
+  check_contiguous(y, op, y_name);
   check_pool_geometry(x, g, op);
   const int64_t P = pool_out_size(x.shape[2], g.kernel_h, g.stride_h, g.pad_h, g.ceil_mode);
   const int64_t Q = pool_out_size(x.shape[3], g.kernel_w, g.stride_w, g.pad_w, g.ceil_mode);
@@ -94,8 +81,8 @@ void max_forward_impl(const TensorView& xv, const TensorView& yv, const TensorVi
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       int64_t* ic = idx ? idx + c * P * Q : nullptr;
-      if (two_by_two) POOL_ISA_CALL(max_pool_2x2_plane<T>, x + c * H * W, W, P, Q, y + c * P * Q, ic);
-      else POOL_ISA_CALL(max_pool_plane<T>, x + c * H * W, H, W, g, P, Q, y + c * P * Q, ic);
+      if (two_by_two) EMBER_ISA_CALL(max_pool_2x2_plane<T>, x + c * H * W, W, P, Q, y + c * P * Q, ic);
+      else EMBER_ISA_CALL(max_pool_plane<T>, x + c * H * W, H, W, g, P, Q, y + c * P * Q, ic);
     }
   });
 }
@@ -143,8 +130,8 @@ void avg_forward_impl(const TensorView& xv, const TensorView& yv, const PoolGeom
                           g.pad_w == 0 && 2 * P <= H && 2 * Q <= W;
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      if (two_by_two) POOL_ISA_CALL(avg_pool_2x2_plane<T>, x + c * H * W, W, P, Q, y + c * P * Q);
-      else POOL_ISA_CALL(avg_pool_plane<T>, x + c * H * W, H, W, g, cip, P, Q, y + c * P * Q);
+      if (two_by_two) EMBER_ISA_CALL(avg_pool_2x2_plane<T>, x + c * H * W, W, P, Q, y + c * P * Q);
+      else EMBER_ISA_CALL(avg_pool_plane<T>, x + c * H * W, H, W, g, cip, P, Q, y + c * P * Q);
     }
   });
 }
@@ -160,8 +147,8 @@ void avg_backward_impl(const TensorView& dyv, const TensorView& dxv, const PoolG
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     std::memset(dx + c0 * H * W, 0, sizeof(T) * (c1 - c0) * H * W);
     for (int64_t c = c0; c < c1; ++c) {
-      if (two_by_two) POOL_ISA_CALL(avg_pool_2x2_backward_plane<T>, dy + c * P * Q, W, P, Q, dx + c * H * W);
-      else POOL_ISA_CALL(avg_pool_backward_plane<T>, dy + c * P * Q, H, W, g, cip, P, Q, dx + c * H * W);
+      if (two_by_two) EMBER_ISA_CALL(avg_pool_2x2_backward_plane<T>, dy + c * P * Q, W, P, Q, dx + c * H * W);
+      else EMBER_ISA_CALL(avg_pool_backward_plane<T>, dy + c * P * Q, H, W, g, cip, P, Q, dx + c * H * W);
     }
   });
 }
@@ -172,7 +159,7 @@ void adaptive_forward_impl(const TensorView& xv, const TensorView& yv) {
   const T* x = xv.ptr<T>();
   T* y = yv.ptr<T>();
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) POOL_ISA_CALL(adaptive_avg_plane<T>, x + c * H * W, H, W, P, Q, y + c * P * Q);
+    for (int64_t c = c0; c < c1; ++c) EMBER_ISA_CALL(adaptive_avg_plane<T>, x + c * H * W, H, W, P, Q, y + c * P * Q);
   });
 }
 
@@ -185,7 +172,7 @@ void adaptive_backward_impl(const TensorView& dyv, const TensorView& dxv) {
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     std::memset(dx + c0 * H * W, 0, sizeof(T) * (c1 - c0) * H * W);
     for (int64_t c = c0; c < c1; ++c)
-      POOL_ISA_CALL(adaptive_avg_backward_plane<T>, dy + c * P * Q, H, W, P, Q, dx + c * H * W);
+      EMBER_ISA_CALL(adaptive_avg_backward_plane<T>, dy + c * P * Q, H, W, P, Q, dx + c * H * W);
   });
 }
 
@@ -194,8 +181,8 @@ void check_adaptive(const TensorView& x, const TensorView& y, const char* op, co
   check_same_dtype(x, y, op);
   check_ndim(x, 4, op, x_name);
   check_ndim(y, 4, op, y_name);
-  check_dense(x, op, x_name);
-  check_dense(y, op, y_name);
+  check_contiguous(x, op, x_name);
+  check_contiguous(y, op, y_name);
   EMBER_CHECK(y.shape[0] == x.shape[0] && y.shape[1] == x.shape[1], op, ": ", y_name, " shape ", y.shape_str(),
               " does not match ", x_name, " ", x.shape_str(), " in (N, C)");
   EMBER_CHECK(y.shape[2] >= 1 && y.shape[3] >= 1, op, ": output size must be >= 1, got (", y.shape[2], ", ",
@@ -212,7 +199,7 @@ void max_pool2d_forward(const TensorView& x, const TensorView& out, const Tensor
   if (indices) {
     check_dtype(*indices, DType::i64, op, "indices");
     check_same_shape(*indices, out, op);
-    check_dense(*indices, op, "indices");
+    check_contiguous(*indices, op, "indices");
   }
   EMBER_DISPATCH_FLOAT(x.dtype, op, max_forward_impl<T>(x, out, indices, g));
 }
@@ -225,7 +212,7 @@ void max_pool2d_backward(const TensorView& grad_out, const TensorView& indices, 
   check_ndim(grad_out, 4, op, "grad_out");
   check_ndim(grad_x, 4, op, "grad_x");
   check_same_shape(grad_out, indices, op);
-  for (const TensorView* t : {&grad_out, &indices, &grad_x}) check_dense(*t, op, "every operand");
+  for (const TensorView* t : {&grad_out, &indices, &grad_x}) check_contiguous(*t, op, "every operand");
   EMBER_CHECK(grad_out.shape[0] == grad_x.shape[0] && grad_out.shape[1] == grad_x.shape[1], op, ": grad_out ",
               grad_out.shape_str(), " and grad_x ", grad_x.shape_str(), " differ in (N, C)");
   EMBER_DISPATCH_FLOAT(grad_out.dtype, op, max_backward_impl<T>(grad_out, indices, grad_x));

@@ -107,11 +107,7 @@ typename Accum<T>::type reduce_row(const T* x, int64_t n) {
 }
 template <Kind K, class T>
 void reduce_cols(const T* x, int64_t R, int64_t ld, int64_t nb, typename Accum<T>::type* acc) {
-  switch (isa()) {
-    case Isa::avx512: isa_avx512::reduce_cols<K>(x, R, ld, nb, acc); break;
-    case Isa::avx2: isa_avx2::reduce_cols<K>(x, R, ld, nb, acc); break;
-    default: isa_scalar::reduce_cols<K>(x, R, ld, nb, acc);
-  }
+  EMBER_ISA_CALL(reduce_cols<K>, x, R, ld, nb, acc);
 }
 
 template <Kind K, class T>
