@@ -37,19 +37,8 @@
 namespace ember::cpu {
 
 // ---- loops compiled per ISA ----
-namespace isa_scalar {
-#include "conv2d_loops.h"
-}
-namespace isa_avx2 {
-EMBER_AVX2_BEGIN
-#include "conv2d_loops.h"
-EMBER_ISA_END
-}
-namespace isa_avx512 {
-EMBER_AVX512_BEGIN
-#include "conv2d_loops.h"
-EMBER_ISA_END
-}
+#define EMBER_ISA_LOOPS "conv2d_loops.h"
+#include "isa_instantiate.h"
 
 
 namespace {

@@ -16,25 +16,8 @@
 
 namespace ember::cpu {
 
-namespace isa_scalar {
-#define EMBER_DROPOUT_ISA 0
-#include "dropout_loops.h"
-#undef EMBER_DROPOUT_ISA
-}
-namespace isa_avx2 {
-EMBER_AVX2_BEGIN
-#define EMBER_DROPOUT_ISA 1
-#include "dropout_loops.h"
-#undef EMBER_DROPOUT_ISA
-EMBER_ISA_END
-}
-namespace isa_avx512 {
-EMBER_AVX512_BEGIN
-#define EMBER_DROPOUT_ISA 2
-#include "dropout_loops.h"
-#undef EMBER_DROPOUT_ISA
-EMBER_ISA_END
-}
+#define EMBER_ISA_LOOPS "dropout_loops.h"
+#include "isa_instantiate.h"
 
 namespace {
 

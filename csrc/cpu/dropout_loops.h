@@ -6,9 +6,9 @@
 constexpr int kLanes = 64;  // Philox blocks per group: 256 elements
 
 // Ten Philox rounds on kLanes counters (c0..c3, structure of arrays) in place.
-// EMBER_DROPOUT_ISA (2 = AVX-512, 1 = AVX2, 0 = portable) is set by dropout.cpp: GCC's
+// EMBER_ISA_LEVEL (2 = AVX-512, 1 = AVX2, 0 = portable) is set by isa_instantiate.h: GCC's
 // target pragma does not define __AVX512F__ / __AVX2__ in C++.
-#if EMBER_DROPOUT_ISA == 2
+#if EMBER_ISA_LEVEL == 2
 // 32x32->64 multiplies with vpmuludq on the even lanes and on the odd lanes shifted
 // down; blends put the 32-bit halves back in lane order (GCC's own vectorization uses
 // the much slower 64-bit vpmullq).
@@ -91,7 +91,7 @@ inline void emit_full(const uint32_t* c0, const uint32_t* c1, const uint32_t* c2
     }
   }
 }
-#elif EMBER_DROPOUT_ISA == 1
+#elif EMBER_ISA_LEVEL == 1
 inline void mulhilo(__m256i a, __m256i mul, __m256i& hi, __m256i& lo) {
   const __m256i even = _mm256_mul_epu32(a, mul);
   const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), mul);
@@ -207,7 +207,7 @@ void dropout_range(const T* x, T* out, bool* mask, int64_t e0, int64_t e1, uint6
       c3[l] = 0;
     }
     philox_lanes(c0, c1, c2, c3, key0, key1);
-#if EMBER_DROPOUT_ISA >= 1
+#if EMBER_ISA_LEVEL >= 1
     if (e1 - base >= 4 * kLanes) {
       emit_full(c0, c1, c2, c3, x + base, out + base, mask ? mask + base : nullptr, threshold, scale);
       continue;

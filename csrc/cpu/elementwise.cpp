@@ -48,19 +48,8 @@ template <class From, class To> struct Cast { To operator()(From a) const { retu
 }  // namespace
 
 // ---- the loops, compiled once per ISA ----
-namespace isa_scalar {
-#include "elementwise_loops.h"
-}
-namespace isa_avx2 {
-EMBER_AVX2_BEGIN
-#include "elementwise_loops.h"
-EMBER_ISA_END
-}
-namespace isa_avx512 {
-EMBER_AVX512_BEGIN
-#include "elementwise_loops.h"
-EMBER_ISA_END
-}
+#define EMBER_ISA_LOOPS "elementwise_loops.h"
+#include "isa_instantiate.h"
 
 namespace {
 

@@ -16,25 +16,8 @@
 
 namespace ember::cpu {
 
-namespace isa_scalar {
-#define EMBER_GEMM_ISA 0
-#include "gemm_kernels.h"
-#undef EMBER_GEMM_ISA
-}  // namespace isa_scalar
-namespace isa_avx2 {
-EMBER_AVX2_BEGIN
-#define EMBER_GEMM_ISA 1
-#include "gemm_kernels.h"
-#undef EMBER_GEMM_ISA
-EMBER_ISA_END
-}  // namespace isa_avx2
-namespace isa_avx512 {
-EMBER_AVX512_BEGIN
-#define EMBER_GEMM_ISA 2
-#include "gemm_kernels.h"
-#undef EMBER_GEMM_ISA
-EMBER_ISA_END
-}  // namespace isa_avx512
+#define EMBER_ISA_LOOPS "gemm_kernels.h"
+#include "isa_instantiate.h"
 
 namespace {
 

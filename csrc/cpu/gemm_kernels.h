@@ -1,5 +1,5 @@
 // BLIS-style GEMM, compiled once per SIMD path: gemm.cpp includes this file inside
-// each ISA region (in its own namespace) with EMBER_GEMM_ISA = 0 (scalar), 1 (AVX2) or
+// each ISA region (in its own namespace) with EMBER_ISA_LEVEL = 0 (scalar), 1 (AVX2) or
 // 2 (AVX-512). Everything below -- vector traits, micro-kernels, packing and the
 // blocked, threaded driver -- is compiled for that ISA.
 //
@@ -26,7 +26,7 @@
 // ---------------------------------------------------------------- vector traits
 // Vec<T>: V (register), W (lanes), zero/load/bcast/fma/mul/set1/store, plus a lane mask
 // type Mask for partial stores and loads (the C edge).
-#if EMBER_GEMM_ISA == 2
+#if EMBER_ISA_LEVEL == 2
 template <class T> struct Vec;
 template <> struct Vec<float> {
   using V = __m512;
@@ -63,7 +63,7 @@ template <class T> struct Cfg;
 template <> struct Cfg<float> { static constexpr int MR = 14, NV = 2, KC = 384, NCB = 768, MC3 = 4088; };
 template <> struct Cfg<double> { static constexpr int MR = 14, NV = 2, KC = 192, NCB = 768, MC3 = 4088; };
 
-#elif EMBER_GEMM_ISA == 1
+#elif EMBER_ISA_LEVEL == 1
 template <class T> struct Vec;
 // AVX2 has no mask registers: masks are lane vectors built from a sliding window.
 alignas(32) static const int32_t kMaskWindow[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -246,7 +246,7 @@ const KernelTable<T>& kernels() {
 // pack_rows_transposed: R source rows (row r at src + r * ld, contiguous along k) into
 // dst[k * P + r], k < kc, rows R..P-1 zero. This is the transposing copy both packers
 // need: A's rows into an MR-wide tile, and B^T's rows into an NR-wide panel.
-#if EMBER_GEMM_ISA >= 1
+#if EMBER_ISA_LEVEL >= 1
 // 8 x 8 float and 4 x 4 double register transposes (AVX), used on both SIMD paths.
 inline void transpose8(__m256 r[8]) {
   __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);

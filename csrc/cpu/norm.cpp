@@ -51,19 +51,8 @@ T* workspace(int64_t n, int slot) {
 
 }  // namespace
 
-namespace isa_scalar {
-#include "norm_loops.h"
-}
-namespace isa_avx2 {
-EMBER_AVX2_BEGIN
-#include "norm_loops.h"
-EMBER_ISA_END
-}
-namespace isa_avx512 {
-EMBER_AVX512_BEGIN
-#include "norm_loops.h"
-EMBER_ISA_END
-}
+#define EMBER_ISA_LOOPS "norm_loops.h"
+#include "isa_instantiate.h"
 
 namespace {
 

@@ -11,19 +11,8 @@
 
 namespace ember::cpu {
 
-namespace isa_scalar {
-#include "optim_loops.h"
-}
-namespace isa_avx2 {
-EMBER_AVX2_BEGIN
-#include "optim_loops.h"
-EMBER_ISA_END
-}
-namespace isa_avx512 {
-EMBER_AVX512_BEGIN
-#include "optim_loops.h"
-EMBER_ISA_END
-}
+#define EMBER_ISA_LOOPS "optim_loops.h"
+#include "isa_instantiate.h"
 
 namespace {
 

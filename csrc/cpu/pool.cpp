@@ -12,19 +12,8 @@
 
 namespace ember::cpu {
 
-namespace isa_scalar {
-#include "pool_loops.h"
-}
-namespace isa_avx2 {
-EMBER_AVX2_BEGIN
-#include "pool_loops.h"
-EMBER_ISA_END
-}
-namespace isa_avx512 {
-EMBER_AVX512_BEGIN
-#include "pool_loops.h"
-EMBER_ISA_END
-}
+#define EMBER_ISA_LOOPS "pool_loops.h"
+#include "isa_instantiate.h"
 
 
 namespace {
