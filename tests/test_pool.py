@@ -14,6 +14,8 @@ MAX_CONFIGS = [
     ((2, 3, 28, 28), 2, 2, 0, False),           # fast path, 14-wide rows done 16 at a time
     ((1, 2, 33, 31), 2, 2, 0, False),           # the same, odd sizes
     ((2, 3, 7, 9), 2, 2, 0, False),             # fast path, odd sizes (last row/column dropped)
+    ((2, 3, 14, 14), 2, 2, 0, False),           # fast path, 7-wide rows done 8 at a time
+    ((1, 2, 11, 13), 2, 2, 0, False),           # the same, odd sizes
     ((1, 2, 7, 9), 2, 2, 0, True),              # ceil mode: partial windows, general path
     ((2, 2, 9, 9), 3, 2, 1, False),
     ((2, 2, 6, 5), 3, 1, 1, False),
@@ -49,8 +51,9 @@ def test_max_pool2d_against_ref(cfg, dtype):
     _check_max(cfg, dtype)
 
 
-@pytest.mark.parametrize("cfg", [MAX_CONFIGS[0], MAX_CONFIGS[1], MAX_CONFIGS[2], MAX_CONFIGS[5]],
-                         ids=["2x2", "2x2-spill", "2x2-spill-odd", "3x3"])
+@pytest.mark.parametrize("cfg", [MAX_CONFIGS[0], MAX_CONFIGS[1], MAX_CONFIGS[2], MAX_CONFIGS[4], MAX_CONFIGS[5],
+                                 MAX_CONFIGS[7]],
+                         ids=["2x2", "2x2-spill", "2x2-spill-odd", "2x2-spill8", "2x2-spill8-odd", "3x3"])
 def test_max_pool2d_every_isa(isa, cfg):
     _check_max(cfg)
 
@@ -108,6 +111,7 @@ def test_max_pool2d_non_contiguous():
 AVG_CONFIGS = [
     ((2, 3, 8, 8), 2, None, 0, False, True),
     ((2, 3, 28, 28), 2, 2, 0, False, False),    # 2x2 fast path, 16-wide rows
+    ((2, 3, 14, 14), 2, 2, 0, False, False),    # 2x2 fast path, 8-wide rows
     ((1, 2, 33, 31), 2, 2, 0, False, True),
     ((2, 2, 9, 7), 3, 2, 1, False, True),
     ((2, 2, 9, 7), 3, 2, 1, False, False),

@@ -57,16 +57,22 @@ inline void max_2x2_row(const T* r0, int64_t W, int64_t n, int64_t base, T* o, i
 
 template <class T>
 void max_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out, int64_t* idx) {
-  constexpr int64_t V = 16;
+  // Rows of 8..15 outputs go 16 at a time, rows of 4..7 (LeNet's second pool: 14 -> 7) 8 at
+  // a time; a fixed trip count is what lets the q loop vectorize.
+  const int64_t V = Q >= 8 ? 16 : 8;
   const bool spill = Q < V && Q >= V / 2 && W >= V;
   for (int64_t p = 0; p < P; ++p) {
     const T* r0 = x + 2 * p * W;
     const int64_t n = (spill && p + 1 < P) ? V : Q;
+    int64_t* ip = idx ? idx + p * Q : nullptr;
+    const int64_t base = 2 * p * W;
     if (idx) {
-      if (n == V) max_2x2_row<T, true>(r0, W, V, 2 * p * W, out + p * Q, idx + p * Q);
-      else max_2x2_row<T, true>(r0, W, n, 2 * p * W, out + p * Q, idx + p * Q);
+      if (n == 16) max_2x2_row<T, true>(r0, W, 16, base, out + p * Q, ip);
+      else if (n == 8) max_2x2_row<T, true>(r0, W, 8, base, out + p * Q, ip);
+      else max_2x2_row<T, true>(r0, W, n, base, out + p * Q, ip);
     } else {
-      if (n == V) max_2x2_row<T, false>(r0, W, V, 0, out + p * Q, nullptr);
+      if (n == 16) max_2x2_row<T, false>(r0, W, 16, 0, out + p * Q, nullptr);
+      else if (n == 8) max_2x2_row<T, false>(r0, W, 8, 0, out + p * Q, nullptr);
       else max_2x2_row<T, false>(r0, W, n, 0, out + p * Q, nullptr);
     }
   }
@@ -81,11 +87,13 @@ inline void avg_2x2_row(const T* r0, int64_t W, int64_t n, T* o) {
 
 template <class T>
 void avg_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out) {
-  constexpr int64_t V = 16;
+  const int64_t V = Q >= 8 ? 16 : 8;  // as max_pool_2x2_plane
   const bool spill = Q < V && Q >= V / 2 && W >= V;
   for (int64_t p = 0; p < P; ++p) {
-    if (spill && p + 1 < P) avg_2x2_row<T>(x + 2 * p * W, W, V, out + p * Q);
-    else avg_2x2_row<T>(x + 2 * p * W, W, Q, out + p * Q);
+    const int64_t n = (spill && p + 1 < P) ? V : Q;
+    if (n == 16) avg_2x2_row<T>(x + 2 * p * W, W, 16, out + p * Q);
+    else if (n == 8) avg_2x2_row<T>(x + 2 * p * W, W, 8, out + p * Q);
+    else avg_2x2_row<T>(x + 2 * p * W, W, n, out + p * Q);
   }
 }
 
