@@ -228,6 +228,21 @@ inline int64_t tap_shift(const Shape& s, const ConvGeometry& g, int64_t Wp, int6
   return (t / s.S) * g.dil_h * Wp + (t % s.S) * g.dil_w;
 }
 
+// image(n) for every image n < N, the images split into contiguous runs over nt threads
+// (each thread keeps its own thread_local buffers warm across its run).
+template <class F>
+void for_each_image(int64_t N, int nt, F&& image) {
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+      for (int64_t n = N * t / T; n < N * (t + 1) / T; ++n) image(n);
+    }
+  } else {
+    for (int64_t n = 0; n < N; ++n) image(n);
+  }
+}
+
 template <class T>
 void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* bv, const TensorView& yv,
                   const Shape& s, const ConvGeometry& g) {
@@ -309,15 +324,7 @@ void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* 
     }
   };
 
-  if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-    {
-      const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
-      for (int64_t n = s.N * t / T_; n < s.N * (t + 1) / T_; ++n) image(n);
-    }
-  } else {
-    for (int64_t n = 0; n < s.N; ++n) image(n);
-  }
+  for_each_image(s.N, nt, image);
 }
 
 template <class T>
@@ -405,15 +412,7 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
     else fold(0, s.C);
   };
 
-  if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-    {
-      const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
-      for (int64_t n = s.N * t / T_; n < s.N * (t + 1) / T_; ++n) image(n);
-    }
-  } else {
-    for (int64_t n = 0; n < s.N; ++n) image(n);
-  }
+  for_each_image(s.N, nt, image);
 }
 
 template <class T>
