@@ -359,6 +359,16 @@ def _plot(history, path):
     fig.savefig(path)
 
 
+def check_train_args(args):
+    """What is wrong with `ember train`'s arguments (single or distributed), or None."""
+    if args.resume and not args.checkpoint:
+        return "--resume needs --checkpoint PATH"
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) <= 0:
+            return f"--{name.replace('_', '-')} must be positive"
+    return None
+
+
 def run_train(args):
     """The `ember train` command; returns the process exit code."""
     import os
@@ -373,13 +383,10 @@ def run_train(args):
             print("ember train: --plot needs matplotlib, which is not installed (pip install matplotlib)",
                   file=sys.stderr)
             return 2
-    if args.resume and not args.checkpoint:
-        print("ember train: --resume needs --checkpoint PATH", file=sys.stderr)
+    problem = check_train_args(args)
+    if problem:
+        print(f"ember train: {problem}", file=sys.stderr)
         return 2
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) <= 0:
-            print(f"ember train: --{name.replace('_', '-')} must be positive", file=sys.stderr)
-            return 2
     if args.threads is not None:
         _C.set_num_threads(args.threads)
     manual_seed(args.seed)

@@ -84,13 +84,10 @@ def train(args):
     from .ddp import DistributedDataParallel
     from .sampler import DistributedSampler
 
-    if args.resume and not args.checkpoint:
-        print("ember train: --resume needs --checkpoint PATH", file=sys.stderr)
+    problem = T.check_train_args(args)
+    if problem:
+        print(f"ember train: {problem}", file=sys.stderr)
         return 2
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) <= 0:
-            print(f"ember train: --{name.replace('_', '-')} must be positive", file=sys.stderr)
-            return 2
     pg.init_process_group("nccl" if str(args.device).startswith("cuda") else "mpi")
     rank, world = pg.get_rank(), pg.get_world_size()
     lead = rank == 0
