@@ -8,6 +8,24 @@
 #define EMBER_OPS_H
 #include <cstdint>
 #include "tensor_view.h"
+
+namespace ember {
+// conv2d: out (N,K,P,Q) with P = (H + pad_top + pad_bottom - dil_h*(R-1) - 1) / stride_h + 1
+// (Q likewise). Padding may be asymmetric (padding="same" with an even kernel).
+struct ConvGeometry {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  int64_t dil_h = 1, dil_w = 1;
+  int64_t groups = 1;
+};
+// pooling: out (N,C,P,Q) with P = (H + 2*pad_h - dil_h*(kernel_h-1) - 1) / stride_h + 1,
+// rounded up instead when ceil_mode (as torch).
+struct PoolGeometry {
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dil_h = 1, dil_w = 1;  // max pooling only; avg pooling takes 1
+  bool ceil_mode = false;
+};
+}  // namespace ember
 #define EMBER_OPS_LIST
 namespace ember::cpu {
 #include "ops.h"
@@ -59,15 +77,8 @@ void matmul(const TensorView& a, const TensorView& b, const TensorView& out, boo
             bool trans_b, double alpha, double beta);
 
 // ---- conv2d (conv2d.cpp) ----
-// NCHW. x (N,C,H,W), weight (K,C/groups,R,S), bias (K) or null, out (N,K,P,Q) with
-// P = (H + pad_top + pad_bottom - dil_h*(R-1) - 1) / stride_h + 1 (Q likewise). Padding
-// may be asymmetric (padding="same" with an even kernel). All arrays contiguous.
-struct ConvGeometry {
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
-  int64_t dil_h = 1, dil_w = 1;
-  int64_t groups = 1;
-};
+// NCHW. x (N,C,H,W), weight (K,C/groups,R,S), bias (K) or null, out (N,K,P,Q); geometry
+// (ConvGeometry, above). All arrays contiguous.
 void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorView* bias, const TensorView& out,
                     const ConvGeometry& g);
 // grad_x (N,C,H,W) = the adjoint of forward in x, from grad_out (N,K,P,Q)
@@ -80,19 +91,16 @@ void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, con
 void conv2d_backward_bias(const TensorView& grad_out, const TensorView& grad_bias);
 
 // ---- pooling (pool.cpp) ----
-// NCHW, float32/float64, contiguous. x (N,C,H,W), out (N,C,P,Q) with
-// P = (H + 2*pad_h - kernel_h) / stride_h + 1, rounded up instead when ceil_mode (as torch).
-struct PoolGeometry {
-  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
-  bool ceil_mode = false;
-};
+// NCHW, float32/float64, contiguous. x (N,C,H,W), out (N,C,P,Q); geometry (PoolGeometry, above).
 // indices (N,C,P,Q) int64: argmax as h*W + w within its plane (torch's convention); may be null
 void max_pool2d_forward(const TensorView& x, const TensorView& out, const TensorView* indices, const PoolGeometry& g);
 // grad_x (N,C,H,W) = grad_out scattered (added) to the argmax positions
 void max_pool2d_backward(const TensorView& grad_out, const TensorView& indices, const TensorView& grad_x);
-void avg_pool2d_forward(const TensorView& x, const TensorView& out, const PoolGeometry& g, bool count_include_pad);
+// divisor_override 0: divide by the window's count (count_include_pad decides which); else by it
+void avg_pool2d_forward(const TensorView& x, const TensorView& out, const PoolGeometry& g, bool count_include_pad,
+                        int64_t divisor_override);
 void avg_pool2d_backward(const TensorView& grad_out, const TensorView& grad_x, const PoolGeometry& g,
-                         bool count_include_pad);
+                         bool count_include_pad, int64_t divisor_override);
 // out (N,C,P,Q): window i covers rows [floor(i*H/P), ceil((i+1)*H/P)), columns likewise
 void adaptive_avg_pool2d_forward(const TensorView& x, const TensorView& out);
 void adaptive_avg_pool2d_backward(const TensorView& grad_out, const TensorView& grad_x);

@@ -195,10 +195,12 @@ def test_pool_gradchecks():
     (lambda x: F.max_pool2d(x, 2, 2, -1), ValueError, "padding must be >= 0"),
     (lambda x: F.max_pool2d(x, 2, 2, 2), ValueError, "at most half of the kernel size"),
     (lambda x: F.max_pool2d(x, 9), ValueError, "larger than the padded input"),
-    (lambda x: F.max_pool2d(x, 2, dilation=2), ValueError, "only dilation=1"),
+    (lambda x: F.max_pool2d(x, 2, dilation=0), ValueError, "dilation must be >= 1"),
+    (lambda x: F.max_pool2d(x, 3, dilation=2), ValueError, "spans \\(5, 5\\), larger than the padded input"),
     (lambda x: F.max_pool2d(x, (2, 2, 2)), ValueError, "tuple of 2 ints"),
     (lambda x: F.avg_pool2d(x, 3, 1, 2), ValueError, "at most half of the kernel size"),
-    (lambda x: F.avg_pool2d(x, 2, divisor_override=3), ValueError, "divisor_override"),
+    (lambda x: F.avg_pool2d(x, 2, divisor_override=0), ValueError, "divisor_override must be >= 1"),
+    (lambda x: F.avg_pool2d(x, 2, divisor_override=2.5), TypeError, "divisor_override must be an int"),
     (lambda x: F.avg_pool2d(x.reshape(96), 2), ValueError, "3-D .* or 4-D"),
     (lambda x: F.max_pool2d(x.long(), 2), TypeError, "float32 or float64"),
     (lambda x: F.adaptive_avg_pool2d(x, 0), ValueError, "output_size must be >= 1"),
@@ -216,14 +218,14 @@ def test_pool_kernel_checks():
     x = _x((1, 2, 4, 4))
     out = np.empty((1, 2, 2, 2), np.float32)
     idx = np.empty((1, 2, 2, 2), np.int64)
-    ember._C.max_pool2d_forward(x, out, idx, [2, 2, 2, 2, 0, 0, 0])
+    ember._C.max_pool2d_forward(x, out, idx, [2, 2, 2, 2, 0, 0, 1, 1, 0])
     with pytest.raises(ValueError, match=r"out shape \(1,2,3,3\), expected \(1, 2, 2, 2\)"):
-        ember._C.max_pool2d_forward(x, np.empty((1, 2, 3, 3), np.float32), None, [2, 2, 2, 2, 0, 0, 0])
+        ember._C.max_pool2d_forward(x, np.empty((1, 2, 3, 3), np.float32), None, [2, 2, 2, 2, 0, 0, 1, 1, 0])
     with pytest.raises(TypeError, match="indices must be int64"):
-        ember._C.max_pool2d_forward(x, out, idx.astype(np.float32), [2, 2, 2, 2, 0, 0, 0])
+        ember._C.max_pool2d_forward(x, out, idx.astype(np.float32), [2, 2, 2, 2, 0, 0, 1, 1, 0])
     with pytest.raises(ValueError, match="stride must be >= 1"):
-        ember._C.avg_pool2d_forward(x, out, [2, 2, 0, 2, 0, 0, 0], True)
-    with pytest.raises(ValueError, match="geometry must have 7 entries"):
+        ember._C.avg_pool2d_forward(x, out, [2, 2, 0, 2, 0, 0, 1, 1, 0], True)
+    with pytest.raises(ValueError, match="geometry must have 9 entries"):
         ember._C.avg_pool2d_forward(x, out, [2, 2], True)
     bad = idx.copy()
     bad[0, 0, 0, 0] = 16
@@ -231,3 +233,49 @@ def test_pool_kernel_checks():
         ember._C.max_pool2d_backward(out, bad, np.empty_like(x))
     with pytest.raises(TypeError, match="dtypes differ"):
         ember._C.adaptive_avg_pool2d_forward(x, out.astype(np.float64))
+
+
+# (shape, kernel_size, stride, padding, dilation, ceil_mode)
+DILATED_CONFIGS = [
+    ((2, 3, 9, 9), 2, 2, 0, 2, False),
+    ((1, 2, 11, 10), 3, 1, 1, 2, False),
+    ((2, 2, 13, 12), (3, 2), (2, 1), (1, 0), (2, 3), True),
+    ((1, 1, 7, 7), 3, 2, 1, 3, True),
+]
+
+
+@pytest.mark.parametrize("cfg", DILATED_CONFIGS, ids=[str(i) for i in range(len(DILATED_CONFIGS))])
+def test_max_pool2d_dilation(isa, cfg):
+    shape, k, s, p, d, ceil = cfg
+    x = _x(shape)
+    tx = ember.tensor(x, requires_grad=True)
+    out, idx = F.max_pool2d(tx, k, s, p, d, ceil, return_indices=True)
+    eo, ei = ref.max_pool2d(x, k, s, p, ceil, dilation=d)
+    np.testing.assert_array_equal(out.detach().numpy(), eo)
+    np.testing.assert_array_equal(idx.numpy(), ei)
+    dy = _x(eo.shape, seed=1)
+    out.backward(ember.tensor(dy))
+    assert_close(tx.grad, ref.max_pool2d_backward(dy, ei, x.shape))
+    layer = ember.nn.MaxPool2d(k, s, p, d, ceil_mode=ceil)
+    np.testing.assert_array_equal(layer(ember.tensor(x)).numpy(), eo)
+
+
+@pytest.mark.parametrize("k, s, p, ceil, cip, div", [(2, 2, 0, False, True, 3), (3, 2, 1, True, False, 5),
+                                                     ((2, 3), 1, (1, 1), False, True, 1)])
+def test_avg_pool2d_divisor_override(isa, k, s, p, ceil, cip, div):
+    x = _x((2, 3, 8, 9))
+    tx = ember.tensor(x, requires_grad=True)
+    out = F.avg_pool2d(tx, k, s, p, ceil, cip, divisor_override=div)
+    expect = ref.avg_pool2d(x, k, s, p, ceil, cip, divisor_override=div)
+    assert_close(out, expect)
+    dy = _x(expect.shape, seed=2)
+    out.backward(ember.tensor(dy))
+    assert_close(tx.grad, ref.avg_pool2d_backward(dy, x.shape, k, s, p, ceil, cip, divisor_override=div))
+    layer = ember.nn.AvgPool2d(k, s, p, ceil, cip, divisor_override=div)
+    assert_close(layer(ember.tensor(x)), expect)
+
+
+def test_pool_dilation_and_divisor_gradcheck():
+    x = ember.tensor(_x((1, 2, 9, 8), np.float64), requires_grad=True)
+    gradcheck(lambda a: F.max_pool2d(a, 3, 2, 1, dilation=2), [x])
+    gradcheck(lambda a: F.avg_pool2d(a, 3, 2, 1, divisor_override=4), [x])

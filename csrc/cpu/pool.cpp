@@ -19,8 +19,8 @@ namespace ember::cpu {
 namespace {
 
 
-int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t pad, bool ceil_mode) {
-  const int64_t span = in + 2 * pad - k;
+int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t dil, bool ceil_mode) {
+  const int64_t span = in + 2 * pad - dil * (k - 1) - 1;
   int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
   // in ceil mode the last window must start inside the input or the left padding (torch)
   if (ceil_mode && (out - 1) * s >= in + pad) --out;
@@ -35,9 +35,11 @@ void check_pool_geometry(const TensorView& x, const PoolGeometry& g, const char*
   EMBER_CHECK(g.pad_h >= 0 && g.pad_w >= 0 && 2 * g.pad_h <= g.kernel_h && 2 * g.pad_w <= g.kernel_w, op,
               ": padding must be >= 0 and at most half the kernel size, got padding (", g.pad_h, ", ", g.pad_w,
               ") for kernel (", g.kernel_h, ", ", g.kernel_w, ")");
-  EMBER_CHECK(g.kernel_h <= x.shape[2] + 2 * g.pad_h && g.kernel_w <= x.shape[3] + 2 * g.pad_w, op, ": kernel (",
-              g.kernel_h, ", ", g.kernel_w, ") is larger than the padded input (", x.shape[2] + 2 * g.pad_h, ", ",
-              x.shape[3] + 2 * g.pad_w, ")");
+  EMBER_CHECK(g.dil_h >= 1 && g.dil_w >= 1, op, ": dilation must be >= 1, got (", g.dil_h, ", ", g.dil_w, ")");
+  const int64_t eh = g.dil_h * (g.kernel_h - 1) + 1, ew = g.dil_w * (g.kernel_w - 1) + 1;
+  EMBER_CHECK(eh <= x.shape[2] + 2 * g.pad_h && ew <= x.shape[3] + 2 * g.pad_w, op, ": kernel (", g.kernel_h, ", ",
+              g.kernel_w, ") with dilation (", g.dil_h, ", ", g.dil_w, ") spans (", eh, ", ", ew,
+              "), larger than the padded input (", x.shape[2] + 2 * g.pad_h, ", ", x.shape[3] + 2 * g.pad_w, ")");
 }
 
 // Checks x (N,C,H,W) and y (N,C,P,Q) with P, Q from the geometry (y_name names y).
@@ -50,10 +52,16 @@ void check_pool(const TensorView& x, const TensorView& y, const PoolGeometry& g,
   check_contiguous(x, op, x_name);
   check_contiguous(y, op, y_name);
   check_pool_geometry(x, g, op);
-  const int64_t P = pool_out_size(x.shape[2], g.kernel_h, g.stride_h, g.pad_h, g.ceil_mode);
-  const int64_t Q = pool_out_size(x.shape[3], g.kernel_w, g.stride_w, g.pad_w, g.ceil_mode);
+  const int64_t P = pool_out_size(x.shape[2], g.kernel_h, g.stride_h, g.pad_h, g.dil_h, g.ceil_mode);
+  const int64_t Q = pool_out_size(x.shape[3], g.kernel_w, g.stride_w, g.pad_w, g.dil_w, g.ceil_mode);
   EMBER_CHECK(y.shape[0] == x.shape[0] && y.shape[1] == x.shape[1] && y.shape[2] == P && y.shape[3] == Q, op, ": ",
               y_name, " shape ", y.shape_str(), ", expected (", x.shape[0], ", ", x.shape[1], ", ", P, ", ", Q, ")");
+}
+
+void check_avg_args(const PoolGeometry& g, int64_t divisor_override, const char* op) {
+  EMBER_CHECK(g.dil_h == 1 && g.dil_w == 1, op, ": average pooling takes no dilation, got (", g.dil_h, ", ", g.dil_w,
+              ")");
+  EMBER_CHECK(divisor_override >= 0, op, ": divisor_override must be positive (0 for none), got ", divisor_override);
 }
 
 // Planes per thread below which a pooling loop stays on one thread.
@@ -66,7 +74,7 @@ void max_forward_impl(const TensorView& xv, const TensorView& yv, const TensorVi
   T* y = yv.ptr<T>();
   int64_t* idx = iv ? iv->ptr<int64_t>() : nullptr;
   const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
-                          g.pad_w == 0 && 2 * P <= H && 2 * Q <= W;
+                          g.pad_w == 0 && g.dil_h == 1 && g.dil_w == 1 && 2 * P <= H && 2 * Q <= W;
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       int64_t* ic = idx ? idx + c * P * Q : nullptr;
@@ -111,33 +119,33 @@ void max_backward_impl(const TensorView& dyv, const TensorView& iv, const Tensor
 }
 
 template <class T>
-void avg_forward_impl(const TensorView& xv, const TensorView& yv, const PoolGeometry& g, bool cip) {
+void avg_forward_impl(const TensorView& xv, const TensorView& yv, const PoolGeometry& g, bool cip, int64_t divisor) {
   const int64_t NC = xv.shape[0] * xv.shape[1], H = xv.shape[2], W = xv.shape[3], P = yv.shape[2], Q = yv.shape[3];
   const T* x = xv.ptr<T>();
   T* y = yv.ptr<T>();
   const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
-                          g.pad_w == 0 && 2 * P <= H && 2 * Q <= W;
+                          g.pad_w == 0 && divisor == 0 && 2 * P <= H && 2 * Q <= W;
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       if (two_by_two) EMBER_ISA_CALL(avg_pool_2x2_plane<T>, x + c * H * W, W, P, Q, y + c * P * Q);
-      else EMBER_ISA_CALL(avg_pool_plane<T>, x + c * H * W, H, W, g, cip, P, Q, y + c * P * Q);
+      else EMBER_ISA_CALL(avg_pool_plane<T>, x + c * H * W, H, W, g, cip, divisor, P, Q, y + c * P * Q);
     }
   });
 }
 
 template <class T>
-void avg_backward_impl(const TensorView& dyv, const TensorView& dxv, const PoolGeometry& g, bool cip) {
+void avg_backward_impl(const TensorView& dyv, const TensorView& dxv, const PoolGeometry& g, bool cip, int64_t divisor) {
   const int64_t NC = dxv.shape[0] * dxv.shape[1], H = dxv.shape[2], W = dxv.shape[3];
   const int64_t P = dyv.shape[2], Q = dyv.shape[3];
   const T* dy = dyv.ptr<T>();
   T* dx = dxv.ptr<T>();
   const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
-                          g.pad_w == 0 && 2 * P <= H && 2 * Q <= W;
+                          g.pad_w == 0 && divisor == 0 && 2 * P <= H && 2 * Q <= W;
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     std::memset(dx + c0 * H * W, 0, sizeof(T) * (c1 - c0) * H * W);
     for (int64_t c = c0; c < c1; ++c) {
       if (two_by_two) EMBER_ISA_CALL(avg_pool_2x2_backward_plane<T>, dy + c * P * Q, W, P, Q, dx + c * H * W);
-      else EMBER_ISA_CALL(avg_pool_backward_plane<T>, dy + c * P * Q, H, W, g, cip, P, Q, dx + c * H * W);
+      else EMBER_ISA_CALL(avg_pool_backward_plane<T>, dy + c * P * Q, H, W, g, cip, divisor, P, Q, dx + c * H * W);
     }
   });
 }
@@ -207,17 +215,20 @@ void max_pool2d_backward(const TensorView& grad_out, const TensorView& indices, 
   EMBER_DISPATCH_FLOAT(grad_out.dtype, op, max_backward_impl<T>(grad_out, indices, grad_x));
 }
 
-void avg_pool2d_forward(const TensorView& x, const TensorView& out, const PoolGeometry& g, bool count_include_pad) {
+void avg_pool2d_forward(const TensorView& x, const TensorView& out, const PoolGeometry& g, bool count_include_pad,
+                        int64_t divisor_override) {
   const char* op = "avg_pool2d";
   check_pool(x, out, g, op, "x", "out");
-  EMBER_DISPATCH_FLOAT(x.dtype, op, avg_forward_impl<T>(x, out, g, count_include_pad));
+  check_avg_args(g, divisor_override, op);
+  EMBER_DISPATCH_FLOAT(x.dtype, op, avg_forward_impl<T>(x, out, g, count_include_pad, divisor_override));
 }
 
 void avg_pool2d_backward(const TensorView& grad_out, const TensorView& grad_x, const PoolGeometry& g,
-                         bool count_include_pad) {
+                         bool count_include_pad, int64_t divisor_override) {
   const char* op = "avg_pool2d_backward";
   check_pool(grad_x, grad_out, g, op, "grad_x", "grad_out");
-  EMBER_DISPATCH_FLOAT(grad_x.dtype, op, avg_backward_impl<T>(grad_out, grad_x, g, count_include_pad));
+  check_avg_args(g, divisor_override, op);
+  EMBER_DISPATCH_FLOAT(grad_x.dtype, op, avg_backward_impl<T>(grad_out, grad_x, g, count_include_pad, divisor_override));
 }
 
 void adaptive_avg_pool2d_forward(const TensorView& x, const TensorView& out) {

@@ -7,20 +7,28 @@
 template <class T>
 void max_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int64_t P, int64_t Q, T* out,
                     int64_t* idx) {
+  // taps i with 0 <= start + i*dil < n, for a window starting at `start`
+  auto tap_range = [](int64_t start, int64_t k, int64_t dil, int64_t n, int64_t* lo, int64_t* hi) {
+    *lo = start >= 0 ? 0 : (-start + dil - 1) / dil;
+    *hi = start + (k - 1) * dil < n ? k : (n - 1 - start) / dil + 1;
+  };
   for (int64_t p = 0; p < P; ++p) {
     const int64_t h0 = p * g.stride_h - g.pad_h;
-    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h0 + g.kernel_h, H);
+    int64_t i0, i1;
+    tap_range(h0, g.kernel_h, g.dil_h, H, &i0, &i1);
     for (int64_t q = 0; q < Q; ++q) {
       const int64_t w0 = q * g.stride_w - g.pad_w;
-      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w0 + g.kernel_w, W);
+      int64_t j0, j1;
+      tap_range(w0, g.kernel_w, g.dil_w, W, &j0, &j1);
       T best = -std::numeric_limits<T>::infinity();
-      int64_t bi = hs * W + ws;
-      for (int64_t h = hs; h < he; ++h)
-        for (int64_t w = ws; w < we; ++w) {
-          const T v = x[h * W + w];
+      int64_t bi = (h0 + i0 * g.dil_h) * W + w0 + j0 * g.dil_w;
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = j0; j < j1; ++j) {
+          const int64_t at = (h0 + i * g.dil_h) * W + w0 + j * g.dil_w;
+          const T v = x[at];
           if (v > best || v != v) {
             best = v;
-            bi = h * W + w;
+            bi = at;
           }
         }
       out[p * Q + q] = best;
@@ -125,11 +133,12 @@ void avg_pool_2x2_backward_plane(const T* dy, int64_t W, int64_t P, int64_t Q, T
   }
 }
 
-// Average pool, any geometry. The divisor counts the padding inside the window when
-// count_include_pad (window clipped to the padded input), else only real elements.
+// Average pool, any geometry. The divisor is divisor_override when nonzero, else it counts
+// the padding inside the window when count_include_pad (window clipped to the padded
+// input), else only real elements.
 template <class T>
-void avg_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad, int64_t P,
-                    int64_t Q, T* out) {
+void avg_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad,
+                    int64_t divisor_override, int64_t P, int64_t Q, T* out) {
   for (int64_t p = 0; p < P; ++p) {
     const int64_t h0 = p * g.stride_h - g.pad_h;
     const int64_t h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
@@ -138,7 +147,8 @@ void avg_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, boo
       const int64_t w0 = q * g.stride_w - g.pad_w;
       const int64_t w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
       const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, W);
-      const int64_t div = count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
+      const int64_t div = divisor_override ? divisor_override
+                                           : count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
       T sum = T(0);
       for (int64_t h = hs; h < he; ++h)
         for (int64_t w = ws; w < we; ++w) sum += x[h * W + w];
@@ -150,7 +160,7 @@ void avg_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, boo
 // The adjoint of avg_pool_plane: dx (zeroed by the caller) += dy / divisor over each window.
 template <class T>
 void avg_pool_backward_plane(const T* dy, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad,
-                             int64_t P, int64_t Q, T* dx) {
+                             int64_t divisor_override, int64_t P, int64_t Q, T* dx) {
   for (int64_t p = 0; p < P; ++p) {
     const int64_t h0 = p * g.stride_h - g.pad_h;
     const int64_t h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
@@ -159,7 +169,8 @@ void avg_pool_backward_plane(const T* dy, int64_t H, int64_t W, const PoolGeomet
       const int64_t w0 = q * g.stride_w - g.pad_w;
       const int64_t w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
       const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, W);
-      const int64_t div = count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
+      const int64_t div = divisor_override ? divisor_override
+                                           : count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
       if (div <= 0) continue;
       const T v = dy[p * Q + q] / static_cast<T>(div);
       for (int64_t h = hs; h < he; ++h)

@@ -136,8 +136,9 @@ def conv2d_backward_bias(dy):
     return _f64(dy).sum(axis=(0, 2, 3))
 
 
-def _pool_out(n, k, s, p, ceil_mode):
-    out = (-(-(n + 2 * p - k) // s) if ceil_mode else (n + 2 * p - k) // s) + 1
+def _pool_out(n, k, s, p, ceil_mode, d=1):
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= n + p:
         out -= 1
     return out
@@ -160,20 +161,27 @@ def _pool_windows(shape, kernel_size, stride, padding, ceil_mode):
     return (P, Q), wins
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
-    """(out, indices): max over each window; indices = h*W + w of the first maximum (NaN wins)."""
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, dilation=1):
+    """(out, indices): max over each window (taps `dilation` apart, padding never wins);
+    indices = h*W + w of the first maximum in row-major order (with NaN, the last NaN)."""
     x = _f64(x)
-    (P, Q), wins = _pool_windows(x.shape, kernel_size, stride or kernel_size, padding, ceil_mode)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (_pair(v) for v in (kernel_size, stride or kernel_size, padding,
+                                                                 dilation))
     N, C, H, W = x.shape
+    P, Q = _pool_out(H, kh, sh, ph, ceil_mode, dh), _pool_out(W, kw, sw, pw, ceil_mode, dw)
     out = np.zeros((N, C, P, Q))
     idx = np.zeros((N, C, P, Q), dtype=np.int64)
-    for (p, q), (hs, he, ws, we, _) in wins.items():
-        win = x[:, :, hs:he, ws:we].reshape(N, C, (he - hs) * (we - ws))
-        nan = np.isnan(win)
-        # first maximum; with NaN present, the last NaN (torch's kernel keeps updating on NaN)
-        j = np.where(nan.any(-1), win.shape[-1] - 1 - np.argmax(nan[..., ::-1], -1), np.argmax(win, -1))
-        out[:, :, p, q] = np.take_along_axis(win, j[..., None], -1)[..., 0]
-        idx[:, :, p, q] = (hs + j // (we - ws)) * W + ws + j % (we - ws)
+    for p in range(P):
+        rows = [h for h in range(p * sh - ph, p * sh - ph + dh * kh, dh) if 0 <= h < H]
+        for q in range(Q):
+            cols = [w for w in range(q * sw - pw, q * sw - pw + dw * kw, dw) if 0 <= w < W]
+            flat = np.array([h * W + w for h in rows for w in cols])
+            win = x.reshape(N, C, H * W)[:, :, flat]
+            nan = np.isnan(win)
+            # first maximum; with NaN present, the last NaN (torch's kernel keeps updating on NaN)
+            j = np.where(nan.any(-1), win.shape[-1] - 1 - np.argmax(nan[..., ::-1], -1), np.argmax(win, -1))
+            out[:, :, p, q] = np.take_along_axis(win, j[..., None], -1)[..., 0]
+            idx[:, :, p, q] = flat[j]
     return out, idx
 
 
@@ -186,22 +194,24 @@ def max_pool2d_backward(dy, indices, x_shape):
     return dx.reshape(x_shape)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
     x = _f64(x)
     (P, Q), wins = _pool_windows(x.shape, kernel_size, stride or kernel_size, padding, ceil_mode)
     out = np.zeros(x.shape[:2] + (P, Q))
     for (p, q), (hs, he, ws, we, full) in wins.items():
-        div = full if count_include_pad else (he - hs) * (we - ws)
+        div = divisor_override or (full if count_include_pad else (he - hs) * (we - ws))
         out[:, :, p, q] = x[:, :, hs:he, ws:we].sum(axis=(2, 3)) / div
     return out
 
 
-def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                        divisor_override=None):
     dy = _f64(dy)
     _, wins = _pool_windows(x_shape, kernel_size, stride or kernel_size, padding, ceil_mode)
     dx = np.zeros(x_shape)
     for (p, q), (hs, he, ws, we, full) in wins.items():
-        div = full if count_include_pad else (he - hs) * (we - ws)
+        div = divisor_override or (full if count_include_pad else (he - hs) * (we - ws))
         dx[:, :, hs:he, ws:we] += dy[:, :, p, q][:, :, None, None] / div
     return dx
 

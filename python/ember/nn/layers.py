@@ -181,8 +181,6 @@ class _Pool2d(Module):
 class MaxPool2d(_Pool2d):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
-        if dilation not in (1, (1, 1)) or return_indices:
-            raise ValueError("MaxPool2d: dilation != 1 and return_indices are not supported by ember")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -192,9 +190,8 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         self._check_input(x)
-        if self.ceil_mode:
-            return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=True)
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -205,19 +202,17 @@ class AvgPool2d(_Pool2d):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
         super().__init__()
-        if divisor_override is not None:
-            raise ValueError("AvgPool2d: divisor_override is not supported by ember")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, x):
         self._check_input(x)
-        kw = {"ceil_mode": True} if self.ceil_mode else {}
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, count_include_pad=self.count_include_pad,
-                            **kw)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
