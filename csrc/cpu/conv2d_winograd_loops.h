@@ -1,6 +1,6 @@
 // Inner loops of Winograd F(4x4, 3x3) (conv2d_winograd.cpp), compiled once per ISA
-// region (no include guard on purpose). Every transform works on 16 channels at once:
-// each `for (int l = 0; l < 16; ++l)` is one AVX-512 vector (two AVX2 ones).
+// region (no include guard on purpose). Every transform works on 16 channels at once,
+// held in a v16 (GCC vector of 16 floats: one AVX-512 register, two AVX2 ones).
 //
 // Channel-last ("HWC") buffers hold the tiles: element (row, col, channel) of a buffer
 // with Wt columns and Cp channels (Cp a multiple of 16) is at (row * Wt + col) * Cp + c.
@@ -17,71 +17,58 @@
 
 namespace wino {
 
-constexpr int L = 16;  // channels per transform
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));  // for unaligned access
+inline v16 load(const float* p) { return *reinterpret_cast<const v16u*>(p); }
+inline void store(float* p, v16 v) { *reinterpret_cast<v16u*>(p) = v; }
 
-// out[0..5] = B^T in[0..5], each a row of L channels; in[i] at in + i * in_step.
-inline void input_1d(const float* in, int64_t in_step, float (*out)[L]) {
-  for (int l = 0; l < L; ++l) {
-    const float i0 = in[l], i1 = in[in_step + l], i2 = in[2 * in_step + l], i3 = in[3 * in_step + l],
-                i4 = in[4 * in_step + l], i5 = in[5 * in_step + l];
-    const float a = i4 - 4.0f * i2, b = i3 - 4.0f * i1, c = i4 - i2, d = 2.0f * (i3 - i1);
-    out[0][l] = 4.0f * i0 - 5.0f * i2 + i4;
-    out[1][l] = a + b;
-    out[2][l] = a - b;
-    out[3][l] = c + d;
-    out[4][l] = c - d;
-    out[5][l] = 4.0f * i1 - 5.0f * i3 + i5;
-  }
+// out[0..5] = B^T in[0..5]
+inline void input_1d(const v16* in, v16* out) {
+  const v16 a = in[4] - 4.0f * in[2], b = in[3] - 4.0f * in[1], c = in[4] - in[2], d = 2.0f * (in[3] - in[1]);
+  out[0] = 4.0f * in[0] - 5.0f * in[2] + in[4];
+  out[1] = a + b;
+  out[2] = a - b;
+  out[3] = c + d;
+  out[4] = c - d;
+  out[5] = 4.0f * in[1] - 5.0f * in[3] + in[5];
 }
 
 // out[0..3] = A^T m[0..5]
-inline void output_1d(const float (*m)[L], float (*out)[L]) {
-  for (int l = 0; l < L; ++l) {
-    const float s12 = m[1][l] + m[2][l], d12 = m[1][l] - m[2][l];
-    const float s34 = m[3][l] + m[4][l], d34 = m[3][l] - m[4][l];
-    out[0][l] = m[0][l] + s12 + s34;
-    out[1][l] = d12 + 2.0f * d34;
-    out[2][l] = s12 + 4.0f * s34;
-    out[3][l] = d12 + 8.0f * d34 + m[5][l];
-  }
+inline void output_1d(const v16* m, v16* out) {
+  const v16 s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  out[0] = m[0] + s12 + s34;
+  out[1] = d12 + 2.0f * d34;
+  out[2] = s12 + 4.0f * s34;
+  out[3] = d12 + 8.0f * d34 + m[5];
 }
 
 // out[0..5] = A d[0..3] (the weight gradient's transform of a 4x4 grad_out tile)
-inline void grad_1d(const float (*d)[L], float (*out)[L]) {
-  for (int l = 0; l < L; ++l) {
-    const float d0 = d[0][l], d1 = d[1][l], d2 = d[2][l], d3 = d[3][l];
-    const float e = d0 + d2, o = d1 + d3, e4 = d0 + 4.0f * d2, o8 = 2.0f * d1 + 8.0f * d3;
-    out[0][l] = d0;
-    out[1][l] = e + o;
-    out[2][l] = e - o;
-    out[3][l] = e4 + o8;
-    out[4][l] = e4 - o8;
-    out[5][l] = d3;
-  }
+inline void grad_1d(const v16* d, v16* out) {
+  const v16 e = d[0] + d[2], o = d[1] + d[3], e4 = d[0] + 4.0f * d[2], o8 = 2.0f * d[1] + 8.0f * d[3];
+  out[0] = d[0];
+  out[1] = e + o;
+  out[2] = e - o;
+  out[3] = e4 + o8;
+  out[4] = e4 - o8;
+  out[5] = d[3];
 }
 
 // out[0..5] = G g[0..2]
-inline void weight_1d(const float (*g)[L], float (*out)[L]) {
-  for (int l = 0; l < L; ++l) {
-    const float g0 = g[0][l], g1 = g[1][l], g2 = g[2][l];
-    out[0][l] = 0.25f * g0;
-    out[1][l] = (g0 + g1 + g2) * (-1.0f / 6);
-    out[2][l] = (g0 - g1 + g2) * (-1.0f / 6);
-    out[3][l] = g0 * (1.0f / 24) + g1 * (1.0f / 12) + g2 * (1.0f / 6);
-    out[4][l] = g0 * (1.0f / 24) - g1 * (1.0f / 12) + g2 * (1.0f / 6);
-    out[5][l] = g2;
-  }
+inline void weight_1d(const v16* g, v16* out) {
+  out[0] = 0.25f * g[0];
+  out[1] = (g[0] + g[1] + g[2]) * (-1.0f / 6);
+  out[2] = (g[0] - g[1] + g[2]) * (-1.0f / 6);
+  out[3] = g[0] * (1.0f / 24) + g[1] * (1.0f / 12) + g[2] * (1.0f / 6);
+  out[4] = g[0] * (1.0f / 24) - g[1] * (1.0f / 12) + g[2] * (1.0f / 6);
+  out[5] = g[2];
 }
 
 // out[0..2] = G^T w[0..5]
-inline void weight_grad_1d(const float (*w)[L], float (*out)[L]) {
-  for (int l = 0; l < L; ++l) {
-    const float s12 = w[1][l] + w[2][l], d12 = w[2][l] - w[1][l];
-    const float s34 = w[3][l] + w[4][l], d34 = w[3][l] - w[4][l];
-    out[0][l] = 0.25f * w[0][l] - s12 * (1.0f / 6) + s34 * (1.0f / 24);
-    out[1][l] = d12 * (1.0f / 6) + d34 * (1.0f / 12);
-    out[2][l] = (s34 - s12) * (1.0f / 6) + w[5][l];
-  }
+inline void weight_grad_1d(const v16* w, v16* out) {
+  const v16 s12 = w[1] + w[2], d12 = w[2] - w[1], s34 = w[3] + w[4], d34 = w[3] - w[4];
+  out[0] = 0.25f * w[0] - s12 * (1.0f / 6) + s34 * (1.0f / 24);
+  out[1] = d12 * (1.0f / 6) + d34 * (1.0f / 12);
+  out[2] = (s34 - s12) * (1.0f / 6) + w[5];
 }
 
 }  // namespace wino
@@ -93,33 +80,36 @@ inline void weight_grad_1d(const float (*w)[L], float (*out)[L]) {
 // Padding rows and columns (a >= A or b >= B) are zero.
 inline void winograd_weight_transform(const float* w, int64_t A, int64_t B, bool flip, int64_t Ap, int64_t Bp,
                                       float* U) {
-  using wino::L;
+  using wino::v16;
   for (int64_t a = 0; a < Ap; ++a)
-    for (int64_t b0 = 0; b0 < Bp; b0 += L) {
-      float g[3][3][L], gg[6][3][L], u[6][6][L], col[3][L];
-      for (int l = 0; l < L; ++l) {
+    for (int64_t b0 = 0; b0 < Bp; b0 += 16) {
+      float g[9][16];
+      for (int l = 0; l < 16; ++l) {
         const int64_t b = b0 + l;
         for (int tap = 0; tap < 9; ++tap)
-          g[tap / 3][tap % 3][l] = a >= A || b >= B ? 0.0f
-                                   : flip           ? w[(a * B + b) * 9 + 8 - tap]
-                                                    : w[(b * A + a) * 9 + tap];
+          g[tap][l] = a >= A || b >= B ? 0.0f : flip ? w[(a * B + b) * 9 + 8 - tap] : w[(b * A + a) * 9 + tap];
       }
-      for (int s = 0; s < 3; ++s) {  // columns: gg[.][s] = G g[.][s]
-        float out[6][L];
-        for (int r = 0; r < 3; ++r)
-          for (int l = 0; l < L; ++l) col[r][l] = g[r][s][l];
+      v16 gg[6][3];  // gg[.][s] = G g[.][s]
+      for (int s = 0; s < 3; ++s) {
+        const v16 col[3] = {wino::load(g[s]), wino::load(g[3 + s]), wino::load(g[6 + s])};
+        v16 out[6];
         wino::weight_1d(col, out);
-        for (int i = 0; i < 6; ++i)
-          for (int l = 0; l < L; ++l) gg[i][s][l] = out[i][l];
+        for (int i = 0; i < 6; ++i) gg[i][s] = out[i];
       }
-      for (int i = 0; i < 6; ++i) wino::weight_1d(gg[i], u[i]);  // rows: u[i] = G gg[i]
-      for (int xi = 0; xi < 36; ++xi)
-        for (int l = 0; l < L; ++l) U[(xi * Ap + a) * Bp + b0 + l] = u[xi / 6][xi % 6][l];
+      for (int i = 0; i < 6; ++i) {  // u[i] = G gg[i]
+        v16 u[6];
+        wino::weight_1d(gg[i], u);
+        for (int j = 0; j < 6; ++j) wino::store(U + ((i * 6 + j) * Ap + a) * Bp + b0, u[j]);
+      }
     }
 }
 
 #if EMBER_ISA_LEVEL == 2
-// r[i][j] <- r[j][i] for a 16 x 16 block of floats, one row per register.
+// r[i][j] <- r[j][i] for a 16 x 16 block of floats, one row per register. (GCC 12's
+// shuffle intrinsics pass an undefined vector as the unused merge source, which its
+// -Wmaybe-uninitialized then reports; every lane here is written.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 inline void transpose16(__m512 r[16]) {
   __m512 t[16], u[16];
   for (int i = 0; i < 8; ++i) {  // 2x2 blocks of single floats
@@ -144,6 +134,7 @@ inline void transpose16(__m512 r[16]) {
     r[12 + j] = _mm512_shuffle_f32x4(b, d, 0xdd);
   }
 }
+#pragma GCC diagnostic pop
 #endif
 
 // xt (rows, Wt, Cp) = the input rows [row0, row0 + rows) and columns [-col0, Wt - col0)
@@ -181,27 +172,27 @@ inline void winograd_pack_input(const float* in, int64_t C, int64_t H, int64_t W
     }
 }
 
-// V[xi][t0 + t][c] for the tiles of a band of tile rows: tile (ti, tj) reads xt rows
-// 4ti..4ti+5, columns 4tj..4tj+5 (xt from winograd_pack_input); t = ti * TW + tj.
+// V[xi][t0 + t][c] for the tiles of a band: tile (ti, tj) reads xt rows 4ti..4ti+5,
+// columns 4tj..4tj+5 (xt from winograd_pack_input); t = ti * TW + tj.
 inline void winograd_input_transform(const float* xt, int64_t Wt, int64_t Cp, int64_t TH, int64_t TW, float* V,
                                      int64_t xs, int64_t t0) {
-  using wino::L;
+  using wino::v16;
   for (int64_t ti = 0; ti < TH; ++ti)
     for (int64_t tj = 0; tj < TW; ++tj) {
       const int64_t t = t0 + ti * TW + tj;
-      for (int64_t c0 = 0; c0 < Cp; c0 += L) {
+      for (int64_t c0 = 0; c0 < Cp; c0 += 16) {
         const float* d = xt + (4 * ti * Wt + 4 * tj) * Cp + c0;
-        float rows[6][6][L], v[6][L];
-        for (int i = 0; i < 6; ++i) wino::input_1d(d + i * Wt * Cp, Cp, rows[i]);  // rows[i] = d[i] B
-        for (int j = 0; j < 6; ++j) {
-          float col[6][L];
-          for (int i = 0; i < 6; ++i)
-            for (int l = 0; l < L; ++l) col[i][l] = rows[i][j][l];
-          wino::input_1d(&col[0][0], L, v);  // v = B^T col
-          for (int i = 0; i < 6; ++i) {
-            float* dst = V + (i * 6 + j) * xs + t * Cp + c0;
-            for (int l = 0; l < L; ++l) dst[l] = v[i][l];
-          }
+        v16 rows[6][6];  // rows[i] = d[i] B
+        for (int i = 0; i < 6; ++i) {
+          v16 in[6];
+          for (int j = 0; j < 6; ++j) in[j] = wino::load(d + (i * Wt + j) * Cp);
+          wino::input_1d(in, rows[i]);
+        }
+        for (int j = 0; j < 6; ++j) {  // V[.][j] = B^T rows[.][j]
+          const v16 col[6] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j]};
+          v16 v[6];
+          wino::input_1d(col, v);
+          for (int i = 0; i < 6; ++i) wino::store(V + (i * 6 + j) * xs + t * Cp + c0, v[i]);
         }
       }
     }
@@ -212,31 +203,26 @@ inline void winograd_input_transform(const float* xt, int64_t Wt, int64_t Cp, in
 // transposed in registers so each channel's tile rows are stored straight into NCHW.
 inline void winograd_output_transform(const float* M, int64_t Kp, int64_t TH, int64_t TW, int64_t xs, int64_t t0,
                                       int64_t K, int64_t P, int64_t Q, int64_t row0, const float* bias, float* out) {
-  using wino::L;
+  using wino::v16;
   for (int64_t ti = 0; ti < TH; ++ti)
     for (int64_t tj = 0; tj < TW; ++tj) {
       const int64_t t = t0 + ti * TW + tj, r0 = row0 + 4 * ti, c0 = 4 * tj;
       const int nr = static_cast<int>(std::min<int64_t>(4, P - r0)), nc = static_cast<int>(std::min<int64_t>(4, Q - c0));
-      for (int64_t k0 = 0; k0 < K; k0 += L) {
-        const int nk = static_cast<int>(std::min<int64_t>(L, K - k0));
-        float m[6][6][L], cols[4][6][L], y[4][4][L];
-        for (int xi = 0; xi < 36; ++xi) {
-          const float* src = M + xi * xs + t * Kp + k0;
-          for (int l = 0; l < L; ++l) m[xi / 6][xi % 6][l] = src[l];
+      for (int64_t k0 = 0; k0 < K; k0 += 16) {
+        const int nk = static_cast<int>(std::min<int64_t>(16, K - k0));
+        v16 cols[4][6];  // cols[.][j] = A^T m[.][j]
+        for (int j = 0; j < 6; ++j) {
+          v16 m[6], o[4];
+          for (int i = 0; i < 6; ++i) m[i] = wino::load(M + (i * 6 + j) * xs + t * Kp + k0);
+          wino::output_1d(m, o);
+          for (int i = 0; i < 4; ++i) cols[i][j] = o[i];
         }
-        for (int j = 0; j < 6; ++j) {  // cols[.][j] = A^T m[.][j]
-          float col[6][L], o[4][L];
-          for (int i = 0; i < 6; ++i)
-            for (int l = 0; l < L; ++l) col[i][l] = m[i][j][l];
-          wino::output_1d(col, o);
-          for (int i = 0; i < 4; ++i)
-            for (int l = 0; l < L; ++l) cols[i][j][l] = o[i][l];
-        }
+        v16 y[4][4];
         for (int i = 0; i < 4; ++i) wino::output_1d(cols[i], y[i]);
         float* dst = out + (k0 * P + r0) * Q + c0;  // channel k0's tile corner; + l*P*Q for k0 + l
 #if EMBER_ISA_LEVEL == 2
         __m512 r[16];
-        for (int p = 0; p < 16; ++p) r[p] = _mm512_loadu_ps(y[p / 4][p % 4]);
+        for (int p = 0; p < 16; ++p) r[p] = y[p / 4][p % 4];
         transpose16(r);  // r[l]: channel k0 + l, lane 4i + j = tile element (i, j)
         const __mmask8 cmask = static_cast<__mmask8>((1u << nc) - 1);
         for (int l = 0; l < nk; ++l) {
@@ -262,30 +248,24 @@ inline void winograd_output_transform(const float* M, int64_t Kp, int64_t TH, in
 // from winograd_pack_input (zero past the output's edge, so padding tiles add nothing).
 inline void winograd_grad_transform(const float* dyt, int64_t Kp, int64_t TH, int64_t TW, float* Z, int64_t xs,
                                     int64_t t0) {
-  using wino::L;
+  using wino::v16;
   const int64_t Wt = 4 * TW;
   for (int64_t ti = 0; ti < TH; ++ti)
     for (int64_t tj = 0; tj < TW; ++tj) {
       const int64_t t = t0 + ti * TW + tj;
-      for (int64_t k0 = 0; k0 < Kp; k0 += L) {
-        float rows[4][6][L];
-        for (int i = 0; i < 4; ++i) {  // rows[i] = A dy[i][.]
-          float d[4][L];
-          for (int j = 0; j < 4; ++j) {
-            const float* src = dyt + ((4 * ti + i) * Wt + 4 * tj + j) * Kp + k0;
-            for (int l = 0; l < L; ++l) d[j][l] = src[l];
-          }
-          wino::grad_1d(d, rows[i]);
+      for (int64_t k0 = 0; k0 < Kp; k0 += 16) {
+        const float* d = dyt + (4 * ti * Wt + 4 * tj) * Kp + k0;
+        v16 rows[4][6];  // rows[i] = A dy[i][.]
+        for (int i = 0; i < 4; ++i) {
+          v16 in[4];
+          for (int j = 0; j < 4; ++j) in[j] = wino::load(d + (i * Wt + j) * Kp);
+          wino::grad_1d(in, rows[i]);
         }
         for (int j = 0; j < 6; ++j) {
-          float col[4][L], z[6][L];
-          for (int i = 0; i < 4; ++i)
-            for (int l = 0; l < L; ++l) col[i][l] = rows[i][j][l];
+          const v16 col[4] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j]};
+          v16 z[6];
           wino::grad_1d(col, z);
-          for (int i = 0; i < 6; ++i) {
-            float* dst = Z + (i * 6 + j) * xs + t * Kp + k0;
-            for (int l = 0; l < L; ++l) dst[l] = z[i][l];
-          }
+          for (int i = 0; i < 6; ++i) wino::store(Z + (i * 6 + j) * xs + t * Kp + k0, z[i]);
         }
       }
     }
@@ -295,25 +275,25 @@ inline void winograd_grad_transform(const float* dyt, int64_t Kp, int64_t TH, in
 // Kp*Cp elements, element (k, c) at k * sk + c * sc.
 inline void winograd_weight_grad_finish(const float* Omega, int64_t K, int64_t C, int64_t Kp, int64_t Cp, int64_t sk,
                                         int64_t sc, float* dw) {
-  using wino::L;
+  using wino::v16;
   for (int64_t k = 0; k < K; ++k)
-    for (int64_t c0 = 0; c0 < C; c0 += L) {
-      float om[6][6][L], half[3][6][L], g[3][3][L];
-      for (int xi = 0; xi < 36; ++xi) {
-        const float* src = Omega + xi * Kp * Cp + k * sk + c0 * sc;
-        for (int l = 0; l < L; ++l) om[xi / 6][xi % 6][l] = c0 + l < C ? src[l * sc] : 0.0f;
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+      v16 half[3][6];  // half[.][j] = G^T om[.][j]
+      for (int j = 0; j < 6; ++j) {
+        v16 om[6], o[3];
+        for (int i = 0; i < 6; ++i) {
+          const float* src = Omega + (i * 6 + j) * Kp * Cp + k * sk + c0 * sc;
+          for (int l = 0; l < 16; ++l) om[i][l] = c0 + l < C ? src[l * sc] : 0.0f;
+        }
+        wino::weight_grad_1d(om, o);
+        for (int r = 0; r < 3; ++r) half[r][j] = o[r];
       }
-      for (int j = 0; j < 6; ++j) {  // half[.][j] = G^T om[.][j]
-        float col[6][L], out[3][L];
-        for (int i = 0; i < 6; ++i)
-          for (int l = 0; l < L; ++l) col[i][l] = om[i][j][l];
-        wino::weight_grad_1d(col, out);
-        for (int r = 0; r < 3; ++r)
-          for (int l = 0; l < L; ++l) half[r][j][l] = out[r][l];
+      const int64_t n = std::min<int64_t>(16, C - c0);
+      for (int r = 0; r < 3; ++r) {
+        v16 g[3];
+        wino::weight_grad_1d(half[r], g);
+        for (int64_t l = 0; l < n; ++l)
+          for (int s = 0; s < 3; ++s) dw[(k * C + c0 + l) * 9 + r * 3 + s] = g[s][l];
       }
-      for (int r = 0; r < 3; ++r) wino::weight_grad_1d(half[r], g[r]);
-      const int64_t n = std::min<int64_t>(L, C - c0);
-      for (int64_t l = 0; l < n; ++l)
-        for (int tap = 0; tap < 9; ++tap) dw[(k * C + c0 + l) * 9 + tap] = g[tap / 3][tap % 3][l];
     }
 }
