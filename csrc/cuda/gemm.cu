@@ -1,17 +1,21 @@
 // GEMM on the GPU: out (B,M,N) = alpha * op(a) @ op(b) + beta * out, the same contract
-// as cpu/gemm.cpp. Shared-memory tiles of 64x64 with a 4x4 register block per thread
-// (256 threads); transposes are handled by how tiles are loaded, never materialized.
-// (The numbered faster variants — 128-bit loads, double buffering, warp tiling — are the
-// CUDA issue's work; this kernel is the correct baseline they are checked against.)
+// as cpu/gemm.cpp. Transposes are handled by how tiles are loaded, never materialized.
+// float32 runs the warp-tiled kernel of sgemm.cuh (variant 7 of bench/cuda_sgemm, where
+// the steps that lead to it are timed against cuBLAS); float64 runs the plain tiled
+// kernel below: 64x64 tiles, a 4x4 register block per thread, 256 threads.
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include "../ops.h"
 #include "common.cuh"
+#include "sgemm.cuh"
 
 namespace ember::cuda {
 namespace {
 
 constexpr int kTile = 64, kK = 16, kReg = 4;
 
+// The float64 kernel: As[k][m] = op(A)[m0+m][k0+k], Bs[k][n] = op(B)[k0+k][n0+n].
 template <class T>
 __global__ void gemm_tiled(const T* __restrict__ A, const T* __restrict__ Bm, T* __restrict__ C, int64_t M, int64_t N,
                            int64_t K, int64_t lda, int64_t ldb, int64_t ldc, int64_t sa, int64_t sb, int64_t sc,
@@ -78,14 +82,36 @@ void matmul(const TensorView& a, const TensorView& b, const TensorView& out, boo
   EMBER_CHECK(batch <= 65535, op, ": at most 65535 batches on CUDA");
   if (batch == 0 || M == 0 || N == 0) return;
   auto ld = [](const TensorView& t) { return std::max<int64_t>(t.strides[1], t.shape[2]); };
+  const int64_t sa = a.shape[0] == 1 ? 0 : a.strides[0], sb = b.shape[0] == 1 ? 0 : b.strides[0];
+  if (a.dtype == DType::f32) {
+    EMBER_CHECK(K <= INT_MAX - sgemm::kBK, op, ": K = ", K, " is too large for the CUDA kernel");
+    EMBER_CHECK((M + sgemm::kBM - 1) / sgemm::kBM <= 65535, op, ": M = ", M, " is too large for the CUDA kernel");
+    sgemm::Params P;
+    P.a = a.ptr<float>(), P.b = b.ptr<float>(), P.c = out.ptr<float>();
+    P.M = M, P.N = N, P.K = K, P.lda = ld(a), P.ldb = ld(b), P.ldc = ld(out);
+    P.batch_a = sa, P.batch_b = sb, P.batch_c = out.strides[0];
+    P.alpha = static_cast<float>(alpha), P.beta = static_cast<float>(beta);
+    // 128-bit loads and stores need every row of every batch on a 16-byte boundary
+    auto aligned = [](const void* p, int64_t ld, int64_t batch_stride) {
+      return reinterpret_cast<uintptr_t>(p) % 16 == 0 && ld % 4 == 0 && batch_stride % 4 == 0;
+    };
+    P.vec_a = aligned(P.a, P.lda, sa), P.vec_b = aligned(P.b, P.ldb, sb), P.vec_c = aligned(P.c, P.ldc, P.batch_c);
+    const dim3 grid(static_cast<unsigned>((N + sgemm::kBN - 1) / sgemm::kBN),
+                    static_cast<unsigned>((M + sgemm::kBM - 1) / sgemm::kBM), static_cast<unsigned>(batch));
+    cudaStream_t s = current_stream();
+    if (!trans_a && !trans_b) sgemm::sgemm_warp_tiled<false, false><<<grid, sgemm::kThreads, 0, s>>>(P);
+    else if (!trans_a) sgemm::sgemm_warp_tiled<false, true><<<grid, sgemm::kThreads, 0, s>>>(P);
+    else if (!trans_b) sgemm::sgemm_warp_tiled<true, false><<<grid, sgemm::kThreads, 0, s>>>(P);
+    else sgemm::sgemm_warp_tiled<true, true><<<grid, sgemm::kThreads, 0, s>>>(P);
+    EMBER_CUDA_LAUNCH_CHECK(op);
+    return;
+  }
+  EMBER_CHECK((M + kTile - 1) / kTile <= 65535, op, ": M = ", M, " is too large for the CUDA kernel");
   dim3 grid(static_cast<unsigned>((N + kTile - 1) / kTile), static_cast<unsigned>((M + kTile - 1) / kTile),
             static_cast<unsigned>(batch));
-  EMBER_DISPATCH_FLOAT(a.dtype, op, {
-    gemm_tiled<T><<<grid, 256, 0, current_stream()>>>(a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), M, N, K, ld(a), ld(b),
-                                                       ld(out), a.shape[0] == 1 ? 0 : a.strides[0],
-                                                       b.shape[0] == 1 ? 0 : b.strides[0], out.strides[0], trans_a,
-                                                       trans_b, static_cast<T>(alpha), static_cast<T>(beta));
-  });
+  gemm_tiled<double><<<grid, 256, 0, current_stream()>>>(a.ptr<double>(), b.ptr<double>(), out.ptr<double>(), M, N,
+                                                         K, ld(a), ld(b), ld(out), sa, sb, out.strides[0], trans_a,
+                                                         trans_b, alpha, beta);
   EMBER_CUDA_LAUNCH_CHECK(op);
 }
 
