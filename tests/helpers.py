@@ -35,12 +35,11 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
         if not (isinstance(t, ember.Tensor) and t.requires_grad):
             continue
         assert t.grad is not None, f"input {i} got no gradient"
-        arr = t.numpy(force=True)
-        numeric = np.zeros(arr.shape)
-        flat = arr.reshape(-1)
+        flat = t._data.reshape(-1)  # the tensor's own storage (NumPy or CuPy), perturbed in place
+        numeric = np.zeros(t.shape)
         num_flat = numeric.reshape(-1)
         for j in range(flat.size):
-            old = flat[j]
+            old = float(flat[j])
             with ember.no_grad():
                 flat[j] = old + eps
                 fp = float((fn(*inputs).numpy(force=True) * w).sum())
