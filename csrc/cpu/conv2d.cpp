@@ -2,7 +2,10 @@
 //
 //   x (N,C,H,W)  weight (K,C/G,R,S)  bias (K)  out (N,K,P,Q)   G = groups
 //
-// Four algorithms, chosen per shape (see choose_algo; measurements in bench/results/conv.md):
+// Five algorithms, chosen per shape (see choose_algo; measurements in bench/RESULTS.md):
+//   winograd   float32 3x3, stride 1, undilated, ungrouped, >= 16 channels each way:
+//              F(4x4, 3x3) in conv2d_winograd.cpp, 3-4x fewer multiplies than a GEMM;
+//              taken before the others, so the rest serve every other case.
 //   pointwise  1x1, stride 1, no padding: out[n] = W @ x[n] is already a GEMM, (K,C) @ (C,H*W).
 //   im2col     strided convs: col[n] (C*R*S, P*Q) = patches of x[n], then out[n] = W @ col[n],
 //              one GEMM (K/G, C/G*R*S) @ (C/G*R*S, P*Q) per group, written straight into NCHW.
