@@ -2,6 +2,7 @@
 // CuPy arrays (anything with __cuda_array_interface__). Built only where nvcc exists.
 #include <pybind11/pybind11.h>
 #include "bind_common.h"
+#include "bind_nn.h"
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
 #include "ops.h"
@@ -33,4 +34,6 @@ PYBIND11_MODULE(_cuda, m) {
 
   // ---- elementwise, reductions, gemm (the same names as ember._C) ----
   EMBER_DEF_CORE_OPS(CudaViews, m, cuda);
+  EMBER_DEF_CONV_OPS(CudaViews, m, cuda);
+  EMBER_DEF_POOL_OPS(CudaViews, m, cuda);
 }
