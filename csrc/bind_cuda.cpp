@@ -34,6 +34,13 @@ PYBIND11_MODULE(_cuda, m) {
 
   // ---- elementwise, reductions, gemm (the same names as ember._C) ----
   EMBER_DEF_CORE_OPS(CudaViews, m, cuda);
+
+  // ---- neural-network op families (shared with ember._C, see bind_nn.h) ----
   EMBER_DEF_CONV_OPS(CudaViews, m, cuda);
   EMBER_DEF_POOL_OPS(CudaViews, m, cuda);
+  EMBER_DEF_NORM_OPS(CudaViews, m, cuda);
+  EMBER_DEF_DROPOUT_OPS(CudaViews, m, cuda);
+  EMBER_DEF_ACTIVATION_OPS(CudaViews, m, cuda);
+  EMBER_DEF_LOSS_OPS(CudaViews, m, cuda);
+  EMBER_DEF_OPTIM_OPS(CudaViews, m, cuda);
 }
