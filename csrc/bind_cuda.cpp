@@ -36,6 +36,8 @@ PYBIND11_MODULE(_cuda, m) {
   EMBER_DEF_CORE_OPS(CudaViews, m, cuda);
 
   // ---- neural-network op families (shared with ember._C, see bind_nn.h) ----
+  EMBER_DEF_CONV_OPS(CudaViews, m, cuda);
+  EMBER_DEF_POOL_OPS(CudaViews, m, cuda);
   EMBER_DEF_NORM_OPS(CudaViews, m, cuda);
   EMBER_DEF_DROPOUT_OPS(CudaViews, m, cuda);
   EMBER_DEF_ACTIVATION_OPS(CudaViews, m, cuda);

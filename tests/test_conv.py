@@ -1,5 +1,7 @@
-"""conv2d / conv1d: forward and the backward kernels against ember.ref, gradient checks,
-every algorithm (direct, im2col, pointwise) and SIMD path, threading modes, errors."""
+"""conv2d / conv1d: forward and the backward kernels against ember.ref on every device,
+gradient checks, every CPU algorithm (direct, im2col, pointwise) and SIMD path, threading
+modes, errors. On CUDA the configs also cover the implicit GEMM's tile edges, the split
+weight-gradient reduction and the pointwise and depthwise fast paths."""
 import numpy as np
 import pytest
 
@@ -33,6 +35,9 @@ CONFIGS = [
     (2, 5, 6, 7, 3, 3, 3, 1, "valid", 1, 1),
     (2, 32, 6, 5, 8, 3, 3, 1, 1, 1, 2),         # shifted-GEMM forward, groups
     (2, 16, 9, 8, 4, 3, 2, 1, (2, 1), (2, 3), 1),  # shifted-GEMM forward, dilated
+    (3, 70, 9, 10, 67, 3, 3, 1, 1, 1, 1),       # CUDA: more than one 64-row tile, partial last tiles
+    (4, 3, 40, 36, 5, 3, 3, 1, 1, 1, 1),        # CUDA: weight gradient split over many blocks
+    (2, 8, 12, 13, 6, 3, 3, 2, (0, 1), 2, 2),   # CUDA: stride 2 gather with dilation and groups
 ]
 
 
@@ -61,17 +66,17 @@ def _ref_args(cfg):
     return dict(stride=stride, padding=_pads(padding, R, S, dilation), dilation=dilation, groups=groups)
 
 
-def _check_forward_backward(cfg, dtype, rng):
+def _check_forward_backward(cfg, dtype, rng, device="cpu"):
     x, w, b, kw = _data(cfg, dtype, rng)
     N, C, H, W, K, R, S = cfg[:7]
     crs = C // kw["groups"] * R * S
-    tx, tw, tb = (ember.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (ember.tensor(a, device=device, requires_grad=True) for a in (x, w, b))
     out = F.conv2d(tx, tw, tb, **kw)
     expect = ref.conv2d(x, w, b, **_ref_args(cfg))
     assert out.shape == expect.shape
     assert_close(out, expect, n_reduce=crs, dtype=dtype)
     dy = rng.standard_normal(expect.shape).astype(dtype)
-    out.backward(ember.tensor(dy))
+    out.backward(ember.tensor(dy, device=device))
     P, Q = expect.shape[2:]
     assert_close(tx.grad, ref.conv2d_backward_data(dy, w, x.shape, **_ref_args(cfg)), n_reduce=K * R * S, dtype=dtype)
     assert_close(tw.grad, ref.conv2d_backward_weight(x, dy, w.shape, **_ref_args(cfg)), n_reduce=N * P * Q,
@@ -81,8 +86,8 @@ def _check_forward_backward(cfg, dtype, rng):
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=[str(i) for i in range(len(CONFIGS))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d_against_ref(cfg, dtype):
-    _check_forward_backward(cfg, dtype, np.random.default_rng(0))
+def test_conv2d_against_ref(cfg, dtype, device):
+    _check_forward_backward(cfg, dtype, np.random.default_rng(0), device)
 
 
 @pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[1], CONFIGS[5], CONFIGS[9], CONFIGS[11]],
@@ -145,21 +150,21 @@ def test_conv2d_thread_counts(threads, cfg):
         ember.set_num_threads(old)
 
 
-def test_conv2d_no_bias_and_unbatched():
+def test_conv2d_no_bias_and_unbatched(device):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 6, 5))
     w = rng.standard_normal((4, 3, 3, 3))
-    out = F.conv2d(ember.tensor(x), ember.tensor(w), padding=1)
+    out = F.conv2d(ember.tensor(x, device=device), ember.tensor(w, device=device), padding=1)
     assert out.shape == (4, 6, 5)
     assert_close(out, ref.conv2d(x[None], w, None, padding=1)[0], n_reduce=27, dtype=np.float64)
 
 
-def test_conv2d_non_contiguous():
+def test_conv2d_non_contiguous(device):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 9, 7, 3)).astype(np.float32)   # viewed as (2, 3, 9, 7)
     w = rng.standard_normal((5, 3, 3, 4)).astype(np.float32)   # every other column: (5, 3, 3, 2)
-    tx = ember.tensor(x, requires_grad=True)
-    tw = ember.tensor(w, requires_grad=True)
+    tx = ember.tensor(x, device=device, requires_grad=True)
+    tw = ember.tensor(w, device=device, requires_grad=True)
     xv, wv = tx.permute(0, 3, 1, 2), tw[:, :, :, ::2]
     assert not xv.is_contiguous() and not wv.is_contiguous()
     xr, wr = x.transpose(0, 3, 1, 2), w[:, :, :, ::2]
@@ -167,7 +172,7 @@ def test_conv2d_non_contiguous():
     expect = ref.conv2d(xr, wr, None, stride=(2, 1), padding=1)
     assert_close(out, expect, n_reduce=18)
     dy = rng.standard_normal(expect.shape).astype(np.float32)
-    out.backward(ember.tensor(dy))
+    out.backward(ember.tensor(dy, device=device))
     gx = ref.conv2d_backward_data(dy, wr, xr.shape, stride=(2, 1), padding=1)
     assert_close(tx.grad, gx.transpose(0, 2, 3, 1), n_reduce=30)
     gw = np.zeros(w.shape)
@@ -175,26 +180,26 @@ def test_conv2d_non_contiguous():
     assert_close(tw.grad, gw, n_reduce=2 * 5 * 7)
 
 
-def test_conv2d_only_needed_grads():
+def test_conv2d_only_needed_grads(device):
     rng = np.random.default_rng(5)
-    x = ember.tensor(rng.standard_normal((2, 3, 6, 6)))
-    w = ember.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    x = ember.tensor(rng.standard_normal((2, 3, 6, 6)), device=device)
+    w = ember.tensor(rng.standard_normal((4, 3, 3, 3)), device=device, requires_grad=True)
     F.conv2d(x, w).sum().backward()
     assert x.grad is None and w.grad is not None
 
 
-def test_conv2d_zero_input_channels_gives_bias():
+def test_conv2d_zero_input_channels_gives_bias(device):
     # C = 0: every output is its bias, and the weight gradient is empty
-    x = ember.zeros((2, 0, 4, 4), requires_grad=True)
-    w = ember.zeros((2, 0, 3, 3), requires_grad=True)
-    b = ember.tensor(np.array([1.5, -2.0], dtype=np.float32), requires_grad=True)
+    x = ember.zeros((2, 0, 4, 4), device=device, requires_grad=True)
+    w = ember.zeros((2, 0, 3, 3), device=device, requires_grad=True)
+    b = ember.tensor(np.array([1.5, -2.0], dtype=np.float32), device=device, requires_grad=True)
     out = F.conv2d(x, w, b, padding=1)
     assert out.shape == (2, 2, 4, 4)
-    np.testing.assert_array_equal(out.detach().numpy()[:, 0], 1.5)
-    np.testing.assert_array_equal(out.detach().numpy()[:, 1], -2.0)
+    np.testing.assert_array_equal(out.numpy(force=True)[:, 0], 1.5)
+    np.testing.assert_array_equal(out.numpy(force=True)[:, 1], -2.0)
     out.sum().backward()
     assert x.grad.shape == (2, 0, 4, 4) and w.grad.shape == (2, 0, 3, 3)
-    np.testing.assert_array_equal(b.grad.numpy(), [32.0, 32.0])
+    np.testing.assert_array_equal(b.grad.numpy(force=True), [32.0, 32.0])
 
 
 GRAD_CONFIGS = [
@@ -211,6 +216,26 @@ def test_conv2d_gradcheck(cfg):
     x, w, b, kw = _data(cfg, np.float64, np.random.default_rng(6))
     tx, tw, tb = (ember.tensor(a, requires_grad=True) for a in (x, w, b))
     gradcheck(lambda a, bw, bb: F.conv2d(a, bw, bb, **kw), [tx, tw, tb])
+
+
+def test_conv1d_against_ref(device):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 4, 11))
+    b = rng.standard_normal(6)
+    for kw in [dict(stride=2, padding=1, dilation=1, groups=2), dict(padding="same", dilation=2, groups=1),
+               dict(stride=1, padding=0, dilation=3, groups=2)]:
+        ww = rng.standard_normal((6, 4 // kw["groups"], 3))
+        out = F.conv1d(ember.tensor(x, device=device), ember.tensor(ww, device=device), ember.tensor(b, device=device),
+                       **kw)
+        pad = kw["padding"]
+        if pad == "same":
+            t = kw["dilation"] * 2
+            pad = (0, 0, t // 2, t - t // 2)
+        else:
+            pad = (0, pad)
+        expect = ref.conv2d(x[:, :, None], ww[:, :, None], b, stride=(1, kw.get("stride", 1)), padding=pad,
+                            dilation=(1, kw["dilation"]), groups=kw["groups"])[:, :, 0]
+        assert_close(out, expect, n_reduce=12, dtype=np.float64)
 
 
 def test_conv1d_against_ref_and_gradcheck():
@@ -236,11 +261,11 @@ def test_conv1d_against_ref_and_gradcheck():
     assert F.conv1d(ember.tensor(x[0]), ember.tensor(w), groups=2).shape == (6, 9)  # unbatched
 
 
-def test_conv2d_repeated_calls_reuse_workspace():
-    # the per-thread workspace grows and is reused: a big call, then a small one, then big again
+def test_conv2d_repeated_calls_reuse_workspace(device):
+    # the workspace grows and is reused: a big call, then a small one, then big again
     rng = np.random.default_rng(8)
-    for cfg in [CONFIGS[16], CONFIGS[4], CONFIGS[16]]:
-        _check_forward_backward(cfg, np.float32, rng)
+    for cfg in [CONFIGS[16], CONFIGS[4], CONFIGS[16], CONFIGS[24]]:
+        _check_forward_backward(cfg, np.float32, rng, device)
 
 
 def _t(shape, dtype=np.float32):
@@ -294,34 +319,41 @@ def test_conv2d_bad_shapes_and_dtypes():
         F.conv1d(_t((1, 4, 6)), w)
 
 
-def test_conv2d_kernel_checks():
+def test_conv2d_kernel_checks(device):
     # the C++ kernels check what they are given even when called directly
+    k, xp = ember._backend.kernels(device), ember._backend.xp(device)
+    x = xp.ones((1, 4, 6, 6), np.float32)
+    w = xp.ones((2, 4, 3, 3), np.float32)
+    out = xp.empty((1, 2, 4, 4), np.float32)
+    geo = [1, 1, 0, 0, 0, 0, 1, 1, 1]
+    k.conv2d_forward(x, w, None, out, geo)
+    np.testing.assert_allclose(ember.tensor(out, device=device).numpy(force=True), 36.0)
+    with pytest.raises(ValueError, match=r"out shape \(1,2,5,5\), expected \(1, 2, 4, 4\)"):
+        k.conv2d_forward(x, w, None, xp.empty((1, 2, 5, 5), np.float32), geo)
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        k.conv2d_forward(x, w, None, out, [0, 1, 0, 0, 0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        k.conv2d_forward(x, w, None, out, [1, 1, -1, 0, 0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match="dilation must be >= 1"):
+        k.conv2d_forward(x, w, None, out, [1, 1, 0, 0, 0, 0, 0, 1, 1])
+    with pytest.raises(ValueError, match="groups=3 must divide"):
+        k.conv2d_forward(x, w, None, out, [1, 1, 0, 0, 0, 0, 1, 1, 3])
+    with pytest.raises(TypeError, match="dtypes differ"):
+        k.conv2d_forward(x, w.astype(np.float64), None, out, geo)
+    with pytest.raises(ValueError, match="must be contiguous"):
+        k.conv2d_forward(xp.ones((1, 4, 6, 12), np.float32)[..., ::2], w, None, out, geo)
+    with pytest.raises(ValueError, match="bias shape"):
+        k.conv2d_forward(x, w, xp.ones(3, np.float32), out, geo)
+    with pytest.raises(ValueError, match="geometry must have 9 entries"):
+        k.conv2d_forward(x, w, None, out, [1, 1])
+    with pytest.raises(ValueError, match="grad_bias shape"):
+        k.conv2d_backward_bias(out, xp.empty(3, np.float32))
+
+
+def test_conv2d_kernel_rejects_read_only_output():
     x = np.ones((1, 4, 6, 6), np.float32)
     w = np.ones((2, 4, 3, 3), np.float32)
-    out = np.empty((1, 2, 4, 4), np.float32)
     geo = [1, 1, 0, 0, 0, 0, 1, 1, 1]
-    ember._C.conv2d_forward(x, w, None, out, geo)
-    np.testing.assert_allclose(out, 36.0)
-    with pytest.raises(ValueError, match=r"out shape \(1,2,5,5\), expected \(1, 2, 4, 4\)"):
-        ember._C.conv2d_forward(x, w, None, np.empty((1, 2, 5, 5), np.float32), geo)
-    with pytest.raises(ValueError, match="stride must be >= 1"):
-        ember._C.conv2d_forward(x, w, None, out, [0, 1, 0, 0, 0, 0, 1, 1, 1])
-    with pytest.raises(ValueError, match="padding must be >= 0"):
-        ember._C.conv2d_forward(x, w, None, out, [1, 1, -1, 0, 0, 0, 1, 1, 1])
-    with pytest.raises(ValueError, match="dilation must be >= 1"):
-        ember._C.conv2d_forward(x, w, None, out, [1, 1, 0, 0, 0, 0, 0, 1, 1])
-    with pytest.raises(ValueError, match="groups=3 must divide"):
-        ember._C.conv2d_forward(x, w, None, out, [1, 1, 0, 0, 0, 0, 1, 1, 3])
-    with pytest.raises(TypeError, match="dtypes differ"):
-        ember._C.conv2d_forward(x, w.astype(np.float64), None, out, geo)
-    with pytest.raises(ValueError, match="must be contiguous"):
-        ember._C.conv2d_forward(np.ones((1, 4, 6, 12), np.float32)[..., ::2], w, None, out, geo)
-    with pytest.raises(ValueError, match="bias shape"):
-        ember._C.conv2d_forward(x, w, np.ones(3, np.float32), out, geo)
-    with pytest.raises(ValueError, match="geometry must have 9 entries"):
-        ember._C.conv2d_forward(x, w, None, out, [1, 1])
-    with pytest.raises(ValueError, match="grad_bias shape"):
-        ember._C.conv2d_backward_bias(out, np.empty(3, np.float32))
     with pytest.raises(ValueError, match="output array is read-only"):
         ro = np.empty((1, 2, 4, 4), np.float32)
         ro.flags.writeable = False

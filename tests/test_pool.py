@@ -1,5 +1,5 @@
 """max_pool2d, avg_pool2d, adaptive_avg_pool2d: forward, indices and backward against
-ember.ref, gradient checks, every SIMD path, tie/NaN rules, errors."""
+ember.ref on every device, gradient checks, every CPU SIMD path, tie/NaN rules, errors."""
 import numpy as np
 import pytest
 
@@ -31,24 +31,24 @@ def _x(shape, dtype=np.float32, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def _check_max(cfg, dtype=np.float32):
+def _check_max(cfg, dtype=np.float32, device="cpu"):
     shape, k, s, p, ceil = cfg
     x = _x(shape, dtype)
-    tx = ember.tensor(x, requires_grad=True)
+    tx = ember.tensor(x, device=device, requires_grad=True)
     out, idx = F.max_pool2d(tx, k, s, p, ceil_mode=ceil, return_indices=True)
     eo, ei = ref.max_pool2d(x, k, s, p, ceil)
     assert out.shape == eo.shape
-    np.testing.assert_array_equal(out.detach().numpy(), eo)
-    np.testing.assert_array_equal(idx.numpy(), ei)
+    np.testing.assert_array_equal(out.numpy(force=True), eo)
+    np.testing.assert_array_equal(idx.numpy(force=True), ei)
     dy = _x(eo.shape, dtype, seed=1)
-    out.backward(ember.tensor(dy))
+    out.backward(ember.tensor(dy, device=device))
     assert_close(tx.grad, ref.max_pool2d_backward(dy, ei, x.shape), dtype=dtype)
 
 
 @pytest.mark.parametrize("cfg", MAX_CONFIGS, ids=[str(i) for i in range(len(MAX_CONFIGS))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_pool2d_against_ref(cfg, dtype):
-    _check_max(cfg, dtype)
+def test_max_pool2d_against_ref(cfg, dtype, device):
+    _check_max(cfg, dtype, device)
 
 
 @pytest.mark.parametrize("cfg", [MAX_CONFIGS[0], MAX_CONFIGS[1], MAX_CONFIGS[2], MAX_CONFIGS[4], MAX_CONFIGS[5],
@@ -58,52 +58,73 @@ def test_max_pool2d_every_isa(isa, cfg):
     _check_max(cfg)
 
 
-@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1)], ids=["2x2", "general"])
-def test_max_pool2d_ties_and_nan(isa, k, s, p):
+def _check_ties_and_nan(k, s, p, device):
     # ties keep the first position; NaN wins (the last NaN of the window), as torch
     x = np.zeros((1, 1, 6, 6), np.float32)
     x[0, 0, 1, 1] = np.nan
     x[0, 0, 2, 3] = x[0, 0, 3, 3] = np.nan
     x[0, 0, 4:, 4:] = [[1, 3], [3, 2]]
-    out, idx = F.max_pool2d(ember.tensor(x), k, s, p, return_indices=True)
+    out, idx = F.max_pool2d(ember.tensor(x, device=device), k, s, p, return_indices=True)
     eo, ei = ref.max_pool2d(x, k, s, p)
-    np.testing.assert_array_equal(out.numpy(), eo)
-    np.testing.assert_array_equal(idx.numpy(), ei)
+    np.testing.assert_array_equal(out.numpy(force=True), eo)
+    np.testing.assert_array_equal(idx.numpy(force=True), ei)
     assert np.isnan(eo[0, 0, 0, 0])
 
 
-@pytest.mark.parametrize("shape, k, s, p", [((2, 2, 28, 30), 2, 2, 0), ((2, 2, 8, 10), 2, 2, 0),
-                                            ((2, 2, 11, 9), 3, 2, 1)], ids=["2x2-spill", "2x2", "general"])
-def test_max_pool2d_many_ties_and_nans(isa, shape, k, s, p):
+def _check_many_ties_and_nans(shape, k, s, p, device):
     rng = np.random.default_rng(5)
     x = rng.integers(0, 3, shape).astype(np.float32)
     x[rng.random(shape) < 0.05] = np.nan
-    out, idx = F.max_pool2d(ember.tensor(x), k, s, p, return_indices=True)
+    out, idx = F.max_pool2d(ember.tensor(x, device=device), k, s, p, return_indices=True)
     eo, ei = ref.max_pool2d(x, k, s, p)
-    np.testing.assert_array_equal(out.numpy(), eo)
-    np.testing.assert_array_equal(idx.numpy(), ei)
-    out2 = F.max_pool2d(ember.tensor(x), k, s, p)  # the no-indices loop
-    np.testing.assert_array_equal(out2.numpy(), eo)
+    np.testing.assert_array_equal(out.numpy(force=True), eo)
+    np.testing.assert_array_equal(idx.numpy(force=True), ei)
+    out2 = F.max_pool2d(ember.tensor(x, device=device), k, s, p)  # the no-indices loop
+    np.testing.assert_array_equal(out2.numpy(force=True), eo)
 
 
-def test_max_pool2d_without_indices_and_unbatched():
+TIE_CONFIGS = [(2, 2, 0), (3, 2, 1)]
+MANY_TIE_CONFIGS = [((2, 2, 28, 30), 2, 2, 0), ((2, 2, 8, 10), 2, 2, 0), ((2, 2, 11, 9), 3, 2, 1)]
+
+
+@pytest.mark.parametrize("k, s, p", TIE_CONFIGS, ids=["2x2", "general"])
+def test_max_pool2d_ties_and_nan(isa, k, s, p):
+    _check_ties_and_nan(k, s, p, "cpu")
+
+
+@pytest.mark.parametrize("k, s, p", TIE_CONFIGS, ids=["2x2", "general"])
+def test_max_pool2d_ties_and_nan_every_device(device, k, s, p):
+    _check_ties_and_nan(k, s, p, device)
+
+
+@pytest.mark.parametrize("shape, k, s, p", MANY_TIE_CONFIGS, ids=["2x2-spill", "2x2", "general"])
+def test_max_pool2d_many_ties_and_nans(isa, shape, k, s, p):
+    _check_many_ties_and_nans(shape, k, s, p, "cpu")
+
+
+@pytest.mark.parametrize("shape, k, s, p", MANY_TIE_CONFIGS, ids=["2x2-spill", "2x2", "general"])
+def test_max_pool2d_many_ties_and_nans_every_device(device, shape, k, s, p):
+    _check_many_ties_and_nans(shape, k, s, p, device)
+
+
+def test_max_pool2d_without_indices_and_unbatched(device):
     x = _x((3, 8, 6))
-    out = F.max_pool2d(ember.tensor(x), 2)
+    out = F.max_pool2d(ember.tensor(x, device=device), 2)
     assert out.shape == (3, 4, 3)
-    np.testing.assert_array_equal(out.numpy(), ref.max_pool2d(x[None], 2)[0][0])
-    out, idx = F.max_pool2d(ember.tensor(x), 3, 1, 1, return_indices=True)
+    np.testing.assert_array_equal(out.numpy(force=True), ref.max_pool2d(x[None], 2)[0][0])
+    out, idx = F.max_pool2d(ember.tensor(x, device=device), 3, 1, 1, return_indices=True)
     assert idx.shape == out.shape == (3, 8, 6) and idx.dtype == ember.int64
 
 
-def test_max_pool2d_non_contiguous():
+def test_max_pool2d_non_contiguous(device):
     x = _x((2, 9, 8, 3))
-    tx = ember.tensor(x, requires_grad=True)
+    tx = ember.tensor(x, device=device, requires_grad=True)
     out = F.max_pool2d(tx.permute(0, 3, 1, 2), 2)
     xr = x.transpose(0, 3, 1, 2)
     eo, ei = ref.max_pool2d(xr, 2)
-    np.testing.assert_array_equal(out.detach().numpy(), eo)
+    np.testing.assert_array_equal(out.numpy(force=True), eo)
     dy = _x(eo.shape, seed=2)
-    out.backward(ember.tensor(dy))
+    out.backward(ember.tensor(dy, device=device))
     assert_close(tx.grad, ref.max_pool2d_backward(dy, ei, xr.shape).transpose(0, 2, 3, 1))
 
 
@@ -122,24 +143,24 @@ AVG_CONFIGS = [
 ]
 
 
-def _check_avg(cfg, dtype=np.float32):
+def _check_avg(cfg, dtype=np.float32, device="cpu"):
     shape, k, s, p, ceil, cip = cfg
     x = _x(shape, dtype)
-    tx = ember.tensor(x, requires_grad=True)
+    tx = ember.tensor(x, device=device, requires_grad=True)
     out = F.avg_pool2d(tx, k, s, p, ceil_mode=ceil, count_include_pad=cip)
     eo = ref.avg_pool2d(x, k, s, p, ceil, cip)
     assert out.shape == eo.shape
     n = int(np.prod(np.broadcast_to(k, 2)))
     assert_close(out, eo, n_reduce=n, dtype=dtype)
     dy = _x(eo.shape, dtype, seed=1)
-    out.backward(ember.tensor(dy))
+    out.backward(ember.tensor(dy, device=device))
     assert_close(tx.grad, ref.avg_pool2d_backward(dy, x.shape, k, s, p, ceil, cip), n_reduce=n, dtype=dtype)
 
 
 @pytest.mark.parametrize("cfg", AVG_CONFIGS, ids=[str(i) for i in range(len(AVG_CONFIGS))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_avg_pool2d_against_ref(cfg, dtype):
-    _check_avg(cfg, dtype)
+def test_avg_pool2d_against_ref(cfg, dtype, device):
+    _check_avg(cfg, dtype, device)
 
 
 def test_avg_pool2d_every_isa(isa):
@@ -157,9 +178,9 @@ def test_avg_pool2d_every_isa(isa):
     ((0, 2, 5, 6), 2),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adaptive_avg_pool2d_against_ref(shape, size, dtype):
+def test_adaptive_avg_pool2d_against_ref(shape, size, dtype, device):
     x = _x(shape, dtype)
-    tx = ember.tensor(x, requires_grad=True)
+    tx = ember.tensor(x, device=device, requires_grad=True)
     out = F.adaptive_avg_pool2d(tx, size)
     full = tuple(d if s is None else s for s, d in zip(np.broadcast_to(np.array(size, dtype=object), 2),
                                                         shape[2:]))
@@ -167,7 +188,7 @@ def test_adaptive_avg_pool2d_against_ref(shape, size, dtype):
     assert out.shape == eo.shape
     assert_close(out, eo, n_reduce=shape[2] * shape[3], dtype=dtype)
     dy = _x(eo.shape, dtype, seed=1)
-    out.backward(ember.tensor(dy))
+    out.backward(ember.tensor(dy, device=device))
     assert_close(tx.grad, ref.adaptive_avg_pool2d_backward(dy, x.shape), dtype=dtype)
 
 
@@ -214,25 +235,28 @@ def test_pool_errors(call, exc, match):
         call(x)
 
 
-def test_pool_kernel_checks():
-    x = _x((1, 2, 4, 4))
-    out = np.empty((1, 2, 2, 2), np.float32)
-    idx = np.empty((1, 2, 2, 2), np.int64)
-    ember._C.max_pool2d_forward(x, out, idx, [2, 2, 2, 2, 0, 0, 1, 1, 0])
+def test_pool_kernel_checks(device):
+    k, xp = ember._backend.kernels(device), ember._backend.xp(device)
+    x = xp.asarray(_x((1, 2, 4, 4)))
+    out = xp.empty((1, 2, 2, 2), np.float32)
+    idx = xp.empty((1, 2, 2, 2), np.int64)
+    k.max_pool2d_forward(x, out, idx, [2, 2, 2, 2, 0, 0, 1, 1, 0])
     with pytest.raises(ValueError, match=r"out shape \(1,2,3,3\), expected \(1, 2, 2, 2\)"):
-        ember._C.max_pool2d_forward(x, np.empty((1, 2, 3, 3), np.float32), None, [2, 2, 2, 2, 0, 0, 1, 1, 0])
+        k.max_pool2d_forward(x, xp.empty((1, 2, 3, 3), np.float32), None, [2, 2, 2, 2, 0, 0, 1, 1, 0])
     with pytest.raises(TypeError, match="indices must be int64"):
-        ember._C.max_pool2d_forward(x, out, idx.astype(np.float32), [2, 2, 2, 2, 0, 0, 1, 1, 0])
+        k.max_pool2d_forward(x, out, idx.astype(np.float32), [2, 2, 2, 2, 0, 0, 1, 1, 0])
     with pytest.raises(ValueError, match="stride must be >= 1"):
-        ember._C.avg_pool2d_forward(x, out, [2, 2, 0, 2, 0, 0, 1, 1, 0], True)
+        k.avg_pool2d_forward(x, out, [2, 2, 0, 2, 0, 0, 1, 1, 0], True)
     with pytest.raises(ValueError, match="geometry must have 9 entries"):
-        ember._C.avg_pool2d_forward(x, out, [2, 2], True)
-    bad = idx.copy()
-    bad[0, 0, 0, 0] = 16
-    with pytest.raises(IndexError, match="index 16 is out of range"):
-        ember._C.max_pool2d_backward(out, bad, np.empty_like(x))
+        k.avg_pool2d_forward(x, out, [2, 2], True)
+    for bad_index in (16, -1):
+        bad = idx.copy()
+        bad[0, 1, 1, 0] = bad_index
+        with pytest.raises(IndexError, match=f"index {bad_index} is out of range"):
+            k.max_pool2d_backward(out, bad, xp.empty_like(x))
+    k.max_pool2d_backward(out, idx, xp.empty_like(x))  # a good call after a bad one
     with pytest.raises(TypeError, match="dtypes differ"):
-        ember._C.adaptive_avg_pool2d_forward(x, out.astype(np.float64))
+        k.adaptive_avg_pool2d_forward(x, out.astype(np.float64))
 
 
 # (shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -244,35 +268,55 @@ DILATED_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("cfg", DILATED_CONFIGS, ids=[str(i) for i in range(len(DILATED_CONFIGS))])
-def test_max_pool2d_dilation(isa, cfg):
+def _check_dilation(cfg, device):
     shape, k, s, p, d, ceil = cfg
     x = _x(shape)
-    tx = ember.tensor(x, requires_grad=True)
+    tx = ember.tensor(x, device=device, requires_grad=True)
     out, idx = F.max_pool2d(tx, k, s, p, d, ceil, return_indices=True)
     eo, ei = ref.max_pool2d(x, k, s, p, ceil, dilation=d)
-    np.testing.assert_array_equal(out.detach().numpy(), eo)
-    np.testing.assert_array_equal(idx.numpy(), ei)
+    np.testing.assert_array_equal(out.numpy(force=True), eo)
+    np.testing.assert_array_equal(idx.numpy(force=True), ei)
     dy = _x(eo.shape, seed=1)
-    out.backward(ember.tensor(dy))
+    out.backward(ember.tensor(dy, device=device))
     assert_close(tx.grad, ref.max_pool2d_backward(dy, ei, x.shape))
     layer = ember.nn.MaxPool2d(k, s, p, d, ceil_mode=ceil)
-    np.testing.assert_array_equal(layer(ember.tensor(x)).numpy(), eo)
+    np.testing.assert_array_equal(layer(ember.tensor(x, device=device)).numpy(force=True), eo)
 
 
-@pytest.mark.parametrize("k, s, p, ceil, cip, div", [(2, 2, 0, False, True, 3), (3, 2, 1, True, False, 5),
-                                                     ((2, 3), 1, (1, 1), False, True, 1)])
-def test_avg_pool2d_divisor_override(isa, k, s, p, ceil, cip, div):
+@pytest.mark.parametrize("cfg", DILATED_CONFIGS, ids=[str(i) for i in range(len(DILATED_CONFIGS))])
+def test_max_pool2d_dilation(isa, cfg):
+    _check_dilation(cfg, "cpu")
+
+
+@pytest.mark.parametrize("cfg", DILATED_CONFIGS, ids=[str(i) for i in range(len(DILATED_CONFIGS))])
+def test_max_pool2d_dilation_every_device(device, cfg):
+    _check_dilation(cfg, device)
+
+
+DIVISOR_CONFIGS = [(2, 2, 0, False, True, 3), (3, 2, 1, True, False, 5), ((2, 3), 1, (1, 1), False, True, 1)]
+
+
+def _check_divisor_override(k, s, p, ceil, cip, div, device):
     x = _x((2, 3, 8, 9))
-    tx = ember.tensor(x, requires_grad=True)
+    tx = ember.tensor(x, device=device, requires_grad=True)
     out = F.avg_pool2d(tx, k, s, p, ceil, cip, divisor_override=div)
     expect = ref.avg_pool2d(x, k, s, p, ceil, cip, divisor_override=div)
     assert_close(out, expect)
     dy = _x(expect.shape, seed=2)
-    out.backward(ember.tensor(dy))
+    out.backward(ember.tensor(dy, device=device))
     assert_close(tx.grad, ref.avg_pool2d_backward(dy, x.shape, k, s, p, ceil, cip, divisor_override=div))
     layer = ember.nn.AvgPool2d(k, s, p, ceil, cip, divisor_override=div)
-    assert_close(layer(ember.tensor(x)), expect)
+    assert_close(layer(ember.tensor(x, device=device)), expect)
+
+
+@pytest.mark.parametrize("k, s, p, ceil, cip, div", DIVISOR_CONFIGS)
+def test_avg_pool2d_divisor_override(isa, k, s, p, ceil, cip, div):
+    _check_divisor_override(k, s, p, ceil, cip, div, "cpu")
+
+
+@pytest.mark.parametrize("k, s, p, ceil, cip, div", DIVISOR_CONFIGS)
+def test_avg_pool2d_divisor_override_every_device(device, k, s, p, ceil, cip, div):
+    _check_divisor_override(k, s, p, ceil, cip, div, device)
 
 
 def test_pool_dilation_and_divisor_gradcheck():

@@ -32,7 +32,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include "../check.h"
+#include "../conv_pool_checks.h"
 #include "../ops.h"
 #include "dispatch.h"
 #include "conv2d_winograd.h"
@@ -75,46 +75,7 @@ constexpr int64_t kDirectMaxCRS = 27;
 // an OpenBLAS sgemm standing in for ours); with few channels the short GEMMs lose.
 constexpr int64_t kTapMinChannels = 16;
 
-struct Shape {
-  int64_t N, C, H, W, K, Cg, R, S, P, Q, G, Kg, CRSg;
-};
-
-Shape check_conv(const TensorView& x, const TensorView& w, const TensorView& y, const ConvGeometry& g,
-                 const char* op, const char* y_name) {
-  check_float(x, op, "x");
-  check_same_dtype(x, w, op);
-  check_same_dtype(x, y, op);
-  check_ndim(x, 4, op, "x");
-  check_ndim(w, 4, op, "weight");
-  check_ndim(y, 4, op, y_name);
-  check_contiguous(x, op, "x");
-  check_contiguous(w, op, "weight");
-  check_contiguous(y, op, y_name);
-  EMBER_CHECK(g.stride_h >= 1 && g.stride_w >= 1, op, ": stride must be >= 1, got (", g.stride_h, ", ", g.stride_w, ")");
-  EMBER_CHECK(g.dil_h >= 1 && g.dil_w >= 1, op, ": dilation must be >= 1, got (", g.dil_h, ", ", g.dil_w, ")");
-  EMBER_CHECK(g.pad_top >= 0 && g.pad_bottom >= 0 && g.pad_left >= 0 && g.pad_right >= 0, op,
-              ": padding must be >= 0, got (", g.pad_top, ", ", g.pad_bottom, ", ", g.pad_left, ", ", g.pad_right, ")");
-  EMBER_CHECK(g.groups >= 1, op, ": groups must be >= 1, got ", g.groups);
-  Shape s;
-  s.N = x.shape[0], s.C = x.shape[1], s.H = x.shape[2], s.W = x.shape[3];
-  s.K = w.shape[0], s.Cg = w.shape[1], s.R = w.shape[2], s.S = w.shape[3];
-  s.G = g.groups;
-  EMBER_CHECK(s.C % s.G == 0 && s.K % s.G == 0, op, ": groups=", s.G, " must divide both in_channels (", s.C,
-              ") and out_channels (", s.K, ")");
-  EMBER_CHECK(s.Cg * s.G == s.C, op, ": weight ", w.shape_str(), " expects ", s.Cg * s.G,
-              " input channels (weight.shape[1] * groups), x ", x.shape_str(), " has ", s.C);
-  const int64_t eff_h = g.dil_h * (s.R - 1) + 1, eff_w = g.dil_w * (s.S - 1) + 1;
-  const int64_t Hp = s.H + g.pad_top + g.pad_bottom, Wp = s.W + g.pad_left + g.pad_right;
-  EMBER_CHECK(s.R >= 1 && s.S >= 1 && eff_h <= Hp && eff_w <= Wp, op, ": kernel (", s.R, ", ", s.S,
-              ") with dilation (", g.dil_h, ", ", g.dil_w, ") is larger than the padded input (", Hp, ", ", Wp, ")");
-  s.P = (Hp - eff_h) / g.stride_h + 1;
-  s.Q = (Wp - eff_w) / g.stride_w + 1;
-  EMBER_CHECK(y.shape[0] == s.N && y.shape[1] == s.K && y.shape[2] == s.P && y.shape[3] == s.Q, op, ": ", y_name,
-              " shape ", y.shape_str(), ", expected (", s.N, ", ", s.K, ", ", s.P, ", ", s.Q, ")");
-  s.Kg = s.K / s.G;
-  s.CRSg = s.Cg * s.R * s.S;
-  return s;
-}
+using Shape = ConvShape;
 
 Algo choose_algo(const Shape& s, const ConvGeometry& g) {
   const bool stride1 = g.stride_h == 1 && g.stride_w == 1;
@@ -558,12 +519,7 @@ void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorV
                     const ConvGeometry& g) {
   const char* op = "conv2d";
   Shape s = check_conv(x, weight, out, g, op, "out");
-  if (bias) {
-    check_same_dtype(x, *bias, op);
-    check_contiguous(*bias, op, "bias");
-    EMBER_CHECK(bias->ndim == 1 && bias->shape[0] == s.K, op, ": bias shape ", bias->shape_str(), ", expected (",
-                s.K, ",)");
-  }
+  if (bias) check_conv_bias(x, *bias, s.K, op);
   if (x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
     winograd_forward(x.ptr<float>(), weight.ptr<float>(), bias ? bias->ptr<float>() : nullptr, out.ptr<float>(),
                      winograd_shape(s, g));
@@ -596,13 +552,7 @@ void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, con
 
 void conv2d_backward_bias(const TensorView& grad_out, const TensorView& grad_bias) {
   const char* op = "conv2d_backward_bias";
-  check_float(grad_out, op, "grad_out");
-  check_same_dtype(grad_out, grad_bias, op);
-  check_ndim(grad_out, 4, op, "grad_out");
-  check_contiguous(grad_out, op, "grad_out");
-  check_contiguous(grad_bias, op, "grad_bias");
-  EMBER_CHECK(grad_bias.ndim == 1 && grad_bias.shape[0] == grad_out.shape[1], op, ": grad_bias shape ",
-              grad_bias.shape_str(), ", expected (", grad_out.shape[1], ",)");
+  check_conv_backward_bias(grad_out, grad_bias, op);
   EMBER_DISPATCH_FLOAT(grad_out.dtype, op, backward_bias_impl<T>(grad_out, grad_bias));
 }
 

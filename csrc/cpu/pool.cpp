@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include "../check.h"
+#include "../conv_pool_checks.h"
 #include "../ops.h"
 #include "dispatch.h"
 
@@ -18,51 +18,6 @@ namespace ember::cpu {
 
 namespace {
 
-
-int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t dil, bool ceil_mode) {
-  const int64_t span = in + 2 * pad - dil * (k - 1) - 1;
-  int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-  // in ceil mode the last window must start inside the input or the left padding (torch)
-  if (ceil_mode && (out - 1) * s >= in + pad) --out;
-  return out;
-}
-
-void check_pool_geometry(const TensorView& x, const PoolGeometry& g, const char* op) {
-  EMBER_CHECK(g.kernel_h >= 1 && g.kernel_w >= 1, op, ": kernel_size must be >= 1, got (", g.kernel_h, ", ",
-              g.kernel_w, ")");
-  EMBER_CHECK(g.stride_h >= 1 && g.stride_w >= 1, op, ": stride must be >= 1, got (", g.stride_h, ", ", g.stride_w,
-              ")");
-  EMBER_CHECK(g.pad_h >= 0 && g.pad_w >= 0 && 2 * g.pad_h <= g.kernel_h && 2 * g.pad_w <= g.kernel_w, op,
-              ": padding must be >= 0 and at most half the kernel size, got padding (", g.pad_h, ", ", g.pad_w,
-              ") for kernel (", g.kernel_h, ", ", g.kernel_w, ")");
-  EMBER_CHECK(g.dil_h >= 1 && g.dil_w >= 1, op, ": dilation must be >= 1, got (", g.dil_h, ", ", g.dil_w, ")");
-  const int64_t eh = g.dil_h * (g.kernel_h - 1) + 1, ew = g.dil_w * (g.kernel_w - 1) + 1;
-  EMBER_CHECK(eh <= x.shape[2] + 2 * g.pad_h && ew <= x.shape[3] + 2 * g.pad_w, op, ": kernel (", g.kernel_h, ", ",
-              g.kernel_w, ") with dilation (", g.dil_h, ", ", g.dil_w, ") spans (", eh, ", ", ew,
-              "), larger than the padded input (", x.shape[2] + 2 * g.pad_h, ", ", x.shape[3] + 2 * g.pad_w, ")");
-}
-
-// Checks x (N,C,H,W) and y (N,C,P,Q) with P, Q from the geometry (y_name names y).
-void check_pool(const TensorView& x, const TensorView& y, const PoolGeometry& g, const char* op, const char* x_name,
-                const char* y_name) {
-  check_float(x, op, x_name);
-  check_same_dtype(x, y, op);
-  check_ndim(x, 4, op, x_name);
-  check_ndim(y, 4, op, y_name);
-  check_contiguous(x, op, x_name);
-  check_contiguous(y, op, y_name);
-  check_pool_geometry(x, g, op);
-  const int64_t P = pool_out_size(x.shape[2], g.kernel_h, g.stride_h, g.pad_h, g.dil_h, g.ceil_mode);
-  const int64_t Q = pool_out_size(x.shape[3], g.kernel_w, g.stride_w, g.pad_w, g.dil_w, g.ceil_mode);
-  EMBER_CHECK(y.shape[0] == x.shape[0] && y.shape[1] == x.shape[1] && y.shape[2] == P && y.shape[3] == Q, op, ": ",
-              y_name, " shape ", y.shape_str(), ", expected (", x.shape[0], ", ", x.shape[1], ", ", P, ", ", Q, ")");
-}
-
-void check_avg_args(const PoolGeometry& g, int64_t divisor_override, const char* op) {
-  EMBER_CHECK(g.dil_h == 1 && g.dil_w == 1, op, ": average pooling takes no dilation, got (", g.dil_h, ", ", g.dil_w,
-              ")");
-  EMBER_CHECK(divisor_override >= 0, op, ": divisor_override must be positive (0 for none), got ", divisor_override);
-}
 
 // Planes per thread below which a pooling loop stays on one thread.
 int64_t plane_grain(int64_t plane_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(plane_elems, 1)); }
@@ -173,45 +128,18 @@ void adaptive_backward_impl(const TensorView& dyv, const TensorView& dxv) {
   });
 }
 
-void check_adaptive(const TensorView& x, const TensorView& y, const char* op, const char* x_name, const char* y_name) {
-  check_float(x, op, x_name);
-  check_same_dtype(x, y, op);
-  check_ndim(x, 4, op, x_name);
-  check_ndim(y, 4, op, y_name);
-  check_contiguous(x, op, x_name);
-  check_contiguous(y, op, y_name);
-  EMBER_CHECK(y.shape[0] == x.shape[0] && y.shape[1] == x.shape[1], op, ": ", y_name, " shape ", y.shape_str(),
-              " does not match ", x_name, " ", x.shape_str(), " in (N, C)");
-  EMBER_CHECK(y.shape[2] >= 1 && y.shape[3] >= 1, op, ": output size must be >= 1, got (", y.shape[2], ", ",
-              y.shape[3], ")");
-  EMBER_CHECK((x.shape[2] >= 1 && x.shape[3] >= 1) || x.shape[0] * x.shape[1] == 0, op, ": input spatial size (",
-              x.shape[2], ", ", x.shape[3], ") must be non-empty");
-}
-
 }  // namespace
 
 void max_pool2d_forward(const TensorView& x, const TensorView& out, const TensorView* indices, const PoolGeometry& g) {
   const char* op = "max_pool2d";
   check_pool(x, out, g, op, "x", "out");
-  if (indices) {
-    check_dtype(*indices, DType::i64, op, "indices");
-    check_same_shape(*indices, out, op);
-    check_contiguous(*indices, op, "indices");
-  }
+  if (indices) check_max_pool_indices(out, *indices, op);
   EMBER_DISPATCH_FLOAT(x.dtype, op, max_forward_impl<T>(x, out, indices, g));
 }
 
 void max_pool2d_backward(const TensorView& grad_out, const TensorView& indices, const TensorView& grad_x) {
   const char* op = "max_pool2d_backward";
-  check_float(grad_out, op, "grad_out");
-  check_same_dtype(grad_out, grad_x, op);
-  check_dtype(indices, DType::i64, op, "indices");
-  check_ndim(grad_out, 4, op, "grad_out");
-  check_ndim(grad_x, 4, op, "grad_x");
-  check_same_shape(grad_out, indices, op);
-  for (const TensorView* t : {&grad_out, &indices, &grad_x}) check_contiguous(*t, op, "every operand");
-  EMBER_CHECK(grad_out.shape[0] == grad_x.shape[0] && grad_out.shape[1] == grad_x.shape[1], op, ": grad_out ",
-              grad_out.shape_str(), " and grad_x ", grad_x.shape_str(), " differ in (N, C)");
+  check_max_pool_backward(grad_out, indices, grad_x, op);
   EMBER_DISPATCH_FLOAT(grad_out.dtype, op, max_backward_impl<T>(grad_out, indices, grad_x));
 }
 
