@@ -31,9 +31,14 @@ void max_forward_impl(const TensorView& xv, const TensorView& yv, const TensorVi
   const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
                           g.pad_w == 0 && g.dil_h == 1 && g.dil_w == 1 && 2 * P <= H && 2 * Q <= W;
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
+    if (two_by_two && H == 2 * P) {  // the planes' row pairs are evenly spaced: one run of rows
+      EMBER_ISA_CALL(max_pool_2x2_rows<T>, x + c0 * H * W, W, (c1 - c0) * P, P, Q, y + c0 * P * Q,
+                     idx ? idx + c0 * P * Q : nullptr);
+      return;
+    }
     for (int64_t c = c0; c < c1; ++c) {
       int64_t* ic = idx ? idx + c * P * Q : nullptr;
-      if (two_by_two) EMBER_ISA_CALL(max_pool_2x2_plane<T>, x + c * H * W, W, P, Q, y + c * P * Q, ic);
+      if (two_by_two) EMBER_ISA_CALL(max_pool_2x2_rows<T>, x + c * H * W, W, P, P, Q, y + c * P * Q, ic);
       else EMBER_ISA_CALL(max_pool_plane<T>, x + c * H * W, H, W, g, P, Q, y + c * P * Q, ic);
     }
   });

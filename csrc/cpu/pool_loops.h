@@ -45,6 +45,8 @@ void max_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int
 // which that row then overwrites, and the extra reads stay inside the plane.
 template <class T, bool kIdx>
 inline void max_2x2_row(const T* r0, int64_t W, int64_t n, int64_t base, T* o, int64_t* ip) {
+  // GCC would fully unroll an 8-trip loop into scalar branches; ask for SIMD explicitly
+#pragma omp simd
   for (int64_t q = 0; q < n; ++q) {
     const T a = r0[2 * q], b = r0[2 * q + 1], c = r0[W + 2 * q], d = r0[W + 2 * q + 1];
     T best = a;
@@ -63,39 +65,46 @@ inline void max_2x2_row(const T* r0, int64_t W, int64_t n, int64_t base, T* o, i
   }
 }
 
+// R output rows of Q values: row r reads input rows x + 2rW and x + 2rW + W and writes
+// out + rQ; its argmax is counted from the start of its plane (rows of P per plane).
+// With H == 2P the row pairs of consecutive planes are evenly spaced, so the caller hands
+// a whole run of planes over as one list of rows. Rows of 8..15 outputs (MNIST's 14 -> 7
+// ... 28 -> 14) go 16 at a time and rows of 4..7 go 8 at a time, a fixed trip count being
+// what lets the q loop vectorize: the extra outputs spill into the next row's slots, which
+// that row then overwrites. Only rows whose spill would leave the run go exactly Q wide.
 template <class T>
-void max_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out, int64_t* idx) {
-  // Rows of 8..15 outputs go 16 at a time, rows of 4..7 (LeNet's second pool: 14 -> 7) 8 at
-  // a time; a fixed trip count is what lets the q loop vectorize.
+void max_pool_2x2_rows(const T* x, int64_t W, int64_t R, int64_t P, int64_t Q, T* out, int64_t* idx) {
   const int64_t V = Q >= 8 ? 16 : 8;
-  const bool spill = Q < V && Q >= V / 2 && W >= V;
-  for (int64_t p = 0; p < P; ++p) {
-    const T* r0 = x + 2 * p * W;
-    const int64_t n = (spill && p + 1 < P) ? V : Q;
-    int64_t* ip = idx ? idx + p * Q : nullptr;
-    const int64_t base = 2 * p * W;
+  const bool spill = Q < V && Q >= V / 2;
+  for (int64_t r = 0; r < R; ++r) {
+    const T* r0 = x + 2 * r * W;
+    const bool wide = spill && r * Q + V <= R * Q && 2 * r * W + W + 2 * V <= 2 * R * W;
+    const int64_t n = wide ? V : Q;
+    int64_t* ip = idx ? idx + r * Q : nullptr;
+    const int64_t base = (r % P) * 2 * W;
     if (idx) {
-      if (n == 16) max_2x2_row<T, true>(r0, W, 16, base, out + p * Q, ip);
-      else if (n == 8) max_2x2_row<T, true>(r0, W, 8, base, out + p * Q, ip);
-      else max_2x2_row<T, true>(r0, W, n, base, out + p * Q, ip);
+      if (n == 16) max_2x2_row<T, true>(r0, W, 16, base, out + r * Q, ip);
+      else if (n == 8) max_2x2_row<T, true>(r0, W, 8, base, out + r * Q, ip);
+      else max_2x2_row<T, true>(r0, W, n, base, out + r * Q, ip);
     } else {
-      if (n == 16) max_2x2_row<T, false>(r0, W, 16, 0, out + p * Q, nullptr);
-      else if (n == 8) max_2x2_row<T, false>(r0, W, 8, 0, out + p * Q, nullptr);
-      else max_2x2_row<T, false>(r0, W, n, 0, out + p * Q, nullptr);
+      if (n == 16) max_2x2_row<T, false>(r0, W, 16, 0, out + r * Q, nullptr);
+      else if (n == 8) max_2x2_row<T, false>(r0, W, 8, 0, out + r * Q, nullptr);
+      else max_2x2_row<T, false>(r0, W, n, 0, out + r * Q, nullptr);
     }
   }
 }
 
 // Average pool 2x2, stride 2, no padding: the divisor is always 4; same 16-wide rows as
-// max_pool_2x2_plane. Sums in the general loop's order, so results match it bit for bit.
+// max_pool_2x2_rows, one plane at a time. Sums in the general loop's order, so results match it bit for bit.
 template <class T>
 inline void avg_2x2_row(const T* r0, int64_t W, int64_t n, T* o) {
+#pragma omp simd  // as max_2x2_row
   for (int64_t q = 0; q < n; ++q) o[q] = (((r0[2 * q] + r0[2 * q + 1]) + r0[W + 2 * q]) + r0[W + 2 * q + 1]) / T(4);
 }
 
 template <class T>
 void avg_pool_2x2_plane(const T* x, int64_t W, int64_t P, int64_t Q, T* out) {
-  const int64_t V = Q >= 8 ? 16 : 8;  // as max_pool_2x2_plane
+  const int64_t V = Q >= 8 ? 16 : 8;  // as max_pool_2x2_rows
   const bool spill = Q < V && Q >= V / 2 && W >= V;
   for (int64_t p = 0; p < P; ++p) {
     const int64_t n = (spill && p + 1 < P) ? V : Q;
