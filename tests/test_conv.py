@@ -33,6 +33,11 @@ CONFIGS = [
     (2, 5, 6, 7, 3, 3, 3, 1, "valid", 1, 1),
     (2, 32, 6, 5, 8, 3, 3, 1, 1, 1, 2),         # shifted-GEMM forward, groups
     (2, 16, 9, 8, 4, 3, 2, 1, (2, 1), (2, 3), 1),  # shifted-GEMM forward, dilated
+    (2, 5, 13, 37, 5, 3, 3, 2, 1, 1, 5),        # depthwise stride 2, odd width, several vectors per row
+    (1, 3, 9, 40, 3, 5, 3, (1, 3), (2, 1), (1, 2), 3),  # depthwise, stride 3 in w, dilated, 5x3
+    (2, 4, 7, 6, 4, 2, 4, 1, "same", 1, 4),     # depthwise, same with an even kernel
+    (3, 2, 6, 19, 2, 3, 3, 1, 0, 1, 2),         # depthwise, no padding, rows of 17 outputs
+    (1, 3, 4, 4, 3, 1, 1, 1, 0, 1, 3),          # depthwise 1x1: a per-channel scale
 ]
 
 
@@ -85,8 +90,10 @@ def test_conv2d_against_ref(cfg, dtype):
     _check_forward_backward(cfg, dtype, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[1], CONFIGS[5], CONFIGS[9], CONFIGS[11]],
-                         ids=["direct", "direct-c1", "im2col", "depthwise", "pointwise"])
+@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[1], CONFIGS[5], CONFIGS[9], CONFIGS[11], CONFIGS[23],
+                                 CONFIGS[24]],
+                         ids=["direct", "direct-c1", "im2col", "depthwise", "pointwise", "depthwise-s2",
+                              "depthwise-s3-dilated"])
 def test_conv2d_every_isa(isa, cfg):
     _check_forward_backward(cfg, np.float32, np.random.default_rng(1))
 
@@ -98,11 +105,13 @@ THREAD_CONFIGS = [
     (1, 8, 24, 24, 16, 3, 3, 1, 1, 1, 2),    # one image: threads inside im2col and the GEMM
     (3, 16, 12, 12, 24, 1, 1, 1, 0, 1, 1),   # pointwise
     CONFIGS[16],
+    (3, 16, 20, 20, 16, 3, 3, 1, 1, 1, 16),  # depthwise: planes over threads, channels for the weight gradient
 ]
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("cfg", THREAD_CONFIGS, ids=["direct", "im2col", "one-image", "pointwise", "odd"])
+@pytest.mark.parametrize("cfg", THREAD_CONFIGS, ids=["direct", "im2col", "one-image", "pointwise", "odd",
+                                                     "depthwise"])
 def test_conv2d_thread_counts(threads, cfg):
     # 1 thread: images one by one; more threads than images: GEMM-internal threading;
     # fewer: whole images per thread and a reduction of the weight-gradient partials.

@@ -2,7 +2,7 @@
 //
 //   x (N,C,H,W)  weight (K,C/G,R,S)  bias (K)  out (N,K,P,Q)   G = groups
 //
-// Four algorithms, chosen per shape (see choose_algo; measurements in bench/results/conv.md):
+// Five algorithms, chosen per shape (see choose_algo; measurements in bench/results/conv.md):
 //   pointwise  1x1, stride 1, no padding: out[n] = W @ x[n] is already a GEMM, (K,C) @ (C,H*W).
 //   im2col     strided convs: col[n] (C*R*S, P*Q) = patches of x[n], then out[n] = W @ col[n],
 //              one GEMM (K/G, C/G*R*S) @ (C/G*R*S, P*Q) per group, written straight into NCHW.
@@ -15,6 +15,8 @@
 //              the transposed products for the data and weight gradients.
 //   direct     stride 1, groups 1, C*R*S tiny (first layers, C = 1): a FIR filter over the
 //              padded image (conv2d_loops.h), since a GEMM with inner dimension 9 is all packing.
+//   depthwise  groups == C == K > 1: one R x S filter per channel, direct kernels in
+//              conv2d_depthwise.cpp (a per-group GEMM would be (1, R*S) @ (R*S, P*Q)).
 // Backward data is W^T @ dy[n] (into a col buffer, then col2im), backward weight accumulates
 // dy[n] @ col[n]^T over the batch (per tap for the shifted-GEMM path). All GEMMs go to ember::cpu::sgemm/dgemm, so a faster GEMM
 // speeds conv up unchanged.
@@ -31,6 +33,7 @@
 #include <cstring>
 #include "../check.h"
 #include "../ops.h"
+#include "conv2d_depthwise.h"
 #include "dispatch.h"
 #include "gemm.h"
 
@@ -79,7 +82,7 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
   dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-enum class Algo { pointwise, im2col, wide, direct };
+enum class Algo { pointwise, im2col, wide, direct, depthwise };
 
 // The largest C*R*S for which the direct kernel beats im2col + GEMM (measured on the
 // LeNet/MNIST first layer, C=1 3x3 and 5x5; bench/bench_conv.py).
@@ -133,6 +136,7 @@ Shape check_conv(const TensorView& x, const TensorView& w, const TensorView& y, 
 }
 
 Algo choose_algo(const Shape& s, const ConvGeometry& g) {
+  if (s.G > 1 && s.G == s.C && s.G == s.K) return Algo::depthwise;
   const bool stride1 = g.stride_h == 1 && g.stride_w == 1;
   if (s.R == 1 && s.S == 1 && stride1 && g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 &&
       g.pad_right == 0)
@@ -576,6 +580,7 @@ void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorV
     EMBER_CHECK(bias->ndim == 1 && bias->shape[0] == s.K, op, ": bias shape ", bias->shape_str(), ", expected (",
                 s.K, ",)");
   }
+  if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_forward(x, weight, bias, out, g);
   EMBER_DISPATCH_FLOAT(x.dtype, op, forward_impl<T>(x, weight, bias, out, s, g));
 }
 
@@ -583,6 +588,7 @@ void conv2d_backward_data(const TensorView& grad_out, const TensorView& weight, 
                           const ConvGeometry& g) {
   const char* op = "conv2d_backward_data";
   Shape s = check_conv(grad_x, weight, grad_out, g, op, "grad_out");
+  if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_data(grad_out, weight, grad_x, g);
   EMBER_DISPATCH_FLOAT(grad_x.dtype, op, backward_data_impl<T>(grad_out, weight, grad_x, s, g));
 }
 
@@ -590,6 +596,7 @@ void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, con
                             const ConvGeometry& g) {
   const char* op = "conv2d_backward_weight";
   Shape s = check_conv(x, grad_weight, grad_out, g, op, "grad_out");
+  if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_weight(x, grad_out, grad_weight, g);
   EMBER_DISPATCH_FLOAT(x.dtype, op, backward_weight_impl<T>(x, grad_out, grad_weight, s, g));
 }
 
