@@ -2,6 +2,7 @@
 // CuPy arrays (anything with __cuda_array_interface__). Built only where nvcc exists.
 #include <pybind11/pybind11.h>
 #include "bind_common.h"
+#include "bind_nn.h"
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
 #include "ops.h"
@@ -33,4 +34,11 @@ PYBIND11_MODULE(_cuda, m) {
 
   // ---- elementwise, reductions, gemm (the same names as ember._C) ----
   EMBER_DEF_CORE_OPS(CudaViews, m, cuda);
+
+  // ---- neural-network op families (shared with ember._C, see bind_nn.h) ----
+  EMBER_DEF_NORM_OPS(CudaViews, m, cuda);
+  EMBER_DEF_DROPOUT_OPS(CudaViews, m, cuda);
+  EMBER_DEF_ACTIVATION_OPS(CudaViews, m, cuda);
+  EMBER_DEF_LOSS_OPS(CudaViews, m, cuda);
+  EMBER_DEF_OPTIM_OPS(CudaViews, m, cuda);
 }

@@ -51,7 +51,7 @@ EMBER_HOST_DEVICE void philox_round(uint32_t& c0, uint32_t& c1, uint32_t& c2, ui
 
 // philox4x32-10(counter, key): ten rounds, the key bumped by the Weyl constants between them.
 EMBER_HOST_DEVICE Block philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
-#ifdef __CUDACC__
+#ifdef __CUDA_ARCH__  // device pass only: host compilers warn on an unknown pragma
 #pragma unroll
 #endif
   for (int r = 0; r < kRounds; ++r) {

@@ -35,12 +35,11 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
         if not (isinstance(t, ember.Tensor) and t.requires_grad):
             continue
         assert t.grad is not None, f"input {i} got no gradient"
-        arr = t.numpy(force=True)
-        numeric = np.zeros(arr.shape)
-        flat = arr.reshape(-1)
+        flat = t._data.reshape(-1)  # the tensor's own storage (NumPy or CuPy), perturbed in place
+        numeric = np.zeros(t.shape)
         num_flat = numeric.reshape(-1)
         for j in range(flat.size):
-            old = flat[j]
+            old = float(flat[j])
             with ember.no_grad():
                 flat[j] = old + eps
                 fp = float((fn(*inputs).numpy(force=True) * w).sum())
@@ -50,3 +49,25 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
             num_flat[j] = (fp - fm) / (2 * eps)
         np.testing.assert_allclose(t.grad.numpy(force=True), numeric, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i}")
+
+
+def on_device(arr, device):
+    """A NumPy array as the array type kernels take on `device` (NumPy or CuPy)."""
+    return ember._backend.xp(device).asarray(arr)
+
+
+def to_host(arr):
+    """A NumPy or CuPy array as NumPy."""
+    return arr.get() if hasattr(arr, "get") else np.asarray(arr)
+
+
+def as_tensor(arr, device):
+    """A tensor viewing `arr` (NumPy on cpu, CuPy on cuda) with its strides, no copy."""
+    return ember.from_numpy(arr) if device == "cpu" else ember.Tensor._wrap(arr)
+
+
+def device_tensor(arr, device, view=None):
+    """A NumPy array copied to `device`, then `view` (indexing that works on NumPy and
+    CuPy alike) applied there, so the tensor keeps the view's strides."""
+    a = on_device(arr, device)
+    return as_tensor(view(a) if view else a, device)

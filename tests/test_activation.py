@@ -7,7 +7,7 @@ import pytest
 import ember
 import ember.nn.functional as F
 from ember import ref
-from helpers import assert_close, gradcheck
+from helpers import assert_close, device_tensor, gradcheck, on_device, to_host
 
 _C = ember._C
 
@@ -36,77 +36,78 @@ FWD = {
 
 
 @pytest.mark.parametrize("name", list(FWD))
-def test_forward_ulp_dense_grid(name, isa):
+def test_forward_ulp_dense_grid(name, isa, device):
     fn, reference, max_ulp = FWD[name]
     x = dense_grid(-30, 30)
-    y = fn(ember.from_numpy(x)).numpy()
+    y = fn(device_tensor(x, device)).numpy(force=True)
     err = ulp_error(y, reference(x))
     worst = int(np.argmax(err))
     assert err[worst] <= max_ulp, f"{name} on {isa}: {err[worst]:.2f} ulp at x={x[worst]!r}"
 
 
-def test_tails_exact_values(isa):
-    x = ember.tensor([-100.0, -20.0, 20.0, -10.0, 100.0], dtype=ember.float32)
-    s = F.sigmoid(x).numpy()
+def test_tails_exact_values(isa, device):
+    x = ember.tensor([-100.0, -20.0, 20.0, -10.0, 100.0], dtype=ember.float32, device=device)
+    s = F.sigmoid(x).numpy(force=True)
     assert s[0] > 0 and ulp_error(s[0], 1 / (1 + np.exp(100.0))) <= 2  # 3.7e-44, a denormal
-    t = F.tanh(x).numpy()
+    t = F.tanh(x).numpy(force=True)
     assert t[1] == -1.0 and t[2] == 1.0
-    g = F.gelu(x).numpy()
+    g = F.gelu(x).numpy(force=True)
     assert g[3] < 0 and ulp_error(g[3], ref.gelu(np.float32(-10.0))) <= 4  # -7.6e-23, not 0
     assert g[4] == 100.0 and g[0] == 0.0
-    gt = F.gelu(x, approximate="tanh").numpy()
+    gt = F.gelu(x, approximate="tanh").numpy(force=True)
     assert gt[3] < 0 and ulp_error(gt[3], ref.gelu(np.float32(-10.0), "tanh")) <= 4
 
 
-def test_relu_leaky_exact(isa):
+def test_relu_leaky_exact(isa, device):
     x = dense_grid(-5, 5, 10_001)
-    np.testing.assert_array_equal(F.relu(ember.from_numpy(x)).numpy(), ref.relu(x).astype(np.float32))
-    np.testing.assert_array_equal(F.leaky_relu(ember.from_numpy(x), 0.2).numpy(),
+    np.testing.assert_array_equal(F.relu(device_tensor(x, device)).numpy(force=True), ref.relu(x).astype(np.float32))
+    np.testing.assert_array_equal(F.leaky_relu(device_tensor(x, device), 0.2).numpy(force=True),
                                   (np.where(x > 0, x, x * np.float32(0.2))))
 
 
-def test_float64_matches_reference():
+def test_float64_matches_reference(device):
     x = np.linspace(-40, 40, 4001)
-    t = ember.from_numpy(x)
+    t = device_tensor(x, device)
     for name, (fn, reference, _) in FWD.items():  # rtol: x / sqrt(2) rounds, the gelu tail scales that by x^2
-        np.testing.assert_allclose(fn(t).numpy(), reference(x), rtol=1e-11, atol=1e-300, err_msg=name)
+        np.testing.assert_allclose(fn(t).numpy(force=True), reference(x), rtol=1e-11, atol=1e-300, err_msg=name)
 
 
-def test_nan_and_inf_propagate(isa):
-    x = ember.tensor([np.nan, np.inf, -np.inf, 1.0], dtype=ember.float32)
-    assert np.isnan(F.relu(x).numpy()[0]) and F.relu(x).numpy()[1] == np.inf and F.relu(x).numpy()[2] == 0
-    assert np.isnan(F.leaky_relu(x).numpy()[0])
-    np.testing.assert_array_equal(F.sigmoid(x).numpy()[:3], [np.nan, 1.0, 0.0])
-    np.testing.assert_array_equal(F.tanh(x).numpy()[:3], [np.nan, 1.0, -1.0])
-    g = F.gelu(x).numpy()
+def test_nan_and_inf_propagate(isa, device):
+    x = ember.tensor([np.nan, np.inf, -np.inf, 1.0], dtype=ember.float32, device=device)
+    assert np.isnan(F.relu(x).numpy(force=True)[0]) and F.relu(x).numpy(force=True)[1] == np.inf and F.relu(x).numpy(force=True)[2] == 0
+    assert np.isnan(F.leaky_relu(x).numpy(force=True)[0])
+    np.testing.assert_array_equal(F.sigmoid(x).numpy(force=True)[:3], [np.nan, 1.0, 0.0])
+    np.testing.assert_array_equal(F.tanh(x).numpy(force=True)[:3], [np.nan, 1.0, -1.0])
+    g = F.gelu(x).numpy(force=True)
     assert np.isnan(g[0]) and g[1] == np.inf and np.isnan(g[2])  # -inf * Phi(-inf) = -inf * 0, as PyTorch
-    gt = F.gelu(x, approximate="tanh").numpy()
+    gt = F.gelu(x, approximate="tanh").numpy(force=True)
     assert np.isnan(gt[0]) and gt[1] == np.inf and np.isnan(gt[2])
 
 
 # ---------------------------------------------------------------- backward kernels
 
 BWD = {  # name: (forward fn, kernel, saved = "input" | "output", reference backward)
-    "relu": (F.relu, lambda g, s, gx: _C.relu_backward(g, s, gx), "output", ref.relu_backward),
-    "leaky_relu": (lambda t: F.leaky_relu(t, 0.1), lambda g, s, gx: _C.leaky_relu_backward(g, s, 0.1, gx), "input",
+    "relu": (F.relu, lambda K, g, s, gx: K.relu_backward(g, s, gx), "output", ref.relu_backward),
+    "leaky_relu": (lambda t: F.leaky_relu(t, 0.1), lambda K, g, s, gx: K.leaky_relu_backward(g, s, 0.1, gx), "input",
                    lambda g, x: ref.leaky_relu_backward(g, x, 0.1)),
-    "sigmoid": (F.sigmoid, _C.sigmoid_backward, "output", ref.sigmoid_backward),
-    "tanh": (F.tanh, _C.tanh_backward, "output", ref.tanh_backward),
-    "gelu": (F.gelu, lambda g, s, gx: _C.gelu_backward(g, s, False, gx), "input", ref.gelu_backward),
-    "gelu_tanh": (lambda t: F.gelu(t, approximate="tanh"), lambda g, s, gx: _C.gelu_backward(g, s, True, gx), "input",
-                  lambda g, x: ref.gelu_backward(g, x, "tanh")),
+    "sigmoid": (F.sigmoid, lambda K, g, s, gx: K.sigmoid_backward(g, s, gx), "output", ref.sigmoid_backward),
+    "tanh": (F.tanh, lambda K, g, s, gx: K.tanh_backward(g, s, gx), "output", ref.tanh_backward),
+    "gelu": (F.gelu, lambda K, g, s, gx: K.gelu_backward(g, s, False, gx), "input", ref.gelu_backward),
+    "gelu_tanh": (lambda t: F.gelu(t, approximate="tanh"), lambda K, g, s, gx: K.gelu_backward(g, s, True, gx),
+                  "input", lambda g, x: ref.gelu_backward(g, x, "tanh")),
 }
 
 
 @pytest.mark.parametrize("name", list(BWD))
-def test_backward_kernel_matches_reference(name, isa):
+def test_backward_kernel_matches_reference(name, isa, device):
     fwd, kernel, saved, reference = BWD[name]
     rng = np.random.default_rng(1)
     x = np.concatenate([np.linspace(-12, 12, 20_001), rng.standard_normal(1001) * 3]).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
-    s = x if saved == "input" else fwd(ember.from_numpy(x)).numpy()
-    gx = np.empty_like(x)
-    kernel(g, s, gx)
+    s = x if saved == "input" else fwd(device_tensor(x, device)).numpy(force=True)
+    gx = on_device(np.empty_like(x), device)
+    kernel(ember._backend.kernels(device), on_device(g, device), on_device(s, device), gx)
+    gx = to_host(gx)
     expected = reference(g.astype(np.float64), s.astype(np.float64))
     np.testing.assert_allclose(gx, expected, rtol=3e-6, atol=3e-7 * np.abs(g).max())
 
@@ -174,65 +175,69 @@ def test_inplace():
 
 @pytest.mark.parametrize("shape", [(5, 7, 3), (2, 3, 4, 5), (1, 130, 1), (3, 1, 67)])
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_every_dim(shape, log, isa):
+def test_softmax_every_dim(shape, log, isa, device):
     x = (np.random.default_rng(3).standard_normal(shape) * 5).astype(np.float32)
     fn, reference = (F.log_softmax, ref.log_softmax) if log else (F.softmax, ref.softmax)
     for dim in range(-len(shape), len(shape)):
-        y = fn(ember.from_numpy(x), dim)
+        y = fn(device_tensor(x, device), dim)
         assert_close(y, reference(x, dim), n_reduce=shape[dim])
 
 
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_non_contiguous(log, isa):
+def test_softmax_non_contiguous(log, isa, device):
     fn, reference = (F.log_softmax, ref.log_softmax) if log else (F.softmax, ref.softmax)
     base = np.random.default_rng(4).standard_normal((6, 70, 9)).astype(np.float32)
-    for view in (base.transpose(2, 0, 1), base[:, ::3, 1::2], base[::-1, :, ::-2], base.transpose(1, 2, 0)[5:, 2:]):
+    for view in (lambda a: a.transpose(2, 0, 1), lambda a: a[:, ::3, 1::2], lambda a: a[::-1, :, ::-2],
+                 lambda a: a.transpose(1, 2, 0)[5:, 2:]):
+        v = view(base)
         for dim in range(3):
-            assert_close(fn(ember.from_numpy(view), dim), reference(view, dim), n_reduce=view.shape[dim])
+            assert_close(fn(device_tensor(base, device, view), dim), reference(v, dim), n_reduce=v.shape[dim])
 
 
 @pytest.mark.parametrize("shape,dim", [((16384 // 64, 1000), 1), ((256, 10), 1), ((300, 70), 0), ((4, 1000, 77), 1),
                                        ((1000, 16), 1), ((999, 17), 1), ((130, 1), 1)])
-def test_softmax_large_rows_and_columns(shape, dim, isa):
+def test_softmax_large_rows_and_columns(shape, dim, isa, device):
     x = (np.random.default_rng(5).standard_normal(shape) * 3).astype(np.float32)
-    assert_close(F.softmax(ember.from_numpy(x), dim), ref.softmax(x, dim), n_reduce=shape[dim])
-    assert_close(F.log_softmax(ember.from_numpy(x), dim), ref.log_softmax(x, dim), n_reduce=shape[dim], scale=4)
+    assert_close(F.softmax(device_tensor(x, device), dim), ref.softmax(x, dim), n_reduce=shape[dim])
+    assert_close(F.log_softmax(device_tensor(x, device), dim), ref.log_softmax(x, dim), n_reduce=shape[dim], scale=4)
 
 
-def test_softmax_extreme_values(isa):
+def test_softmax_extreme_values(isa, device):
     x = np.array([[1e4, -1e4, 0.0, 1e4 - 1],
                   [-1e4, -1e4 + 2, -1e4 + 1, -1e4],
                   [-np.inf, 0.0, -np.inf, 1.0],
                   [3e38, 3e38, -3e38, 0.0]], np.float32)
     for dim in (1,):
-        y = F.softmax(ember.from_numpy(x), dim).numpy()
+        y = F.softmax(device_tensor(x, device), dim).numpy(force=True)
         assert_close(y, ref.softmax(x, dim), n_reduce=4)
-        ly = F.log_softmax(ember.from_numpy(x), dim).numpy()
+        ly = F.log_softmax(device_tensor(x, device), dim).numpy(force=True)
         np.testing.assert_allclose(ly[:2], ref.log_softmax(x, dim)[:2], rtol=1e-6, atol=1e-6)
         assert ly[2, 0] == -np.inf and ly[2, 2] == -np.inf
 
 
-def test_softmax_nan_rows(isa):
+def test_softmax_nan_rows(isa, device):
     # A NaN anywhere in a row, a row of all -inf or a row with +inf: the row is NaN, as PyTorch.
     x = np.array([[1.0, np.nan, 2.0], [-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]], np.float32)
     for fn in (F.softmax, F.log_softmax):
         for xx, dim in ((x, 1), (np.ascontiguousarray(x.T), 0)):
-            y = fn(ember.from_numpy(xx), dim).numpy()
+            y = fn(device_tensor(xx, device), dim).numpy(force=True)
             y = y if dim == 1 else y.T
             assert np.isnan(y[:3]).all() and np.isfinite(y[3]).all()
 
 
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_backward_kernel(log, isa):
+def test_softmax_backward_kernel(log, isa, device):
+    K = ember._backend.kernels(device)
     rng = np.random.default_rng(6)
     cases = (((37, 101), 1), ((5, 70, 3), 1), ((5, 6, 130), 0), ((2, 3, 4, 5), 2), ((300, 7), 1), ((3, 99, 16), 2))
     for shape, dim in cases:
         x = rng.standard_normal(shape).astype(np.float32)
         g = rng.standard_normal(shape).astype(np.float32)
         fwd = F.log_softmax if log else F.softmax
-        y = fwd(ember.from_numpy(x), dim).numpy()
-        gx = np.empty_like(x)
-        (_C.log_softmax_backward if log else _C.softmax_backward)(g, y, dim, gx)
+        y = fwd(device_tensor(x, device), dim).numpy(force=True)
+        gx = on_device(np.empty_like(x), device)
+        (K.log_softmax_backward if log else K.softmax_backward)(on_device(g, device), on_device(y, device), dim, gx)
+        gx = to_host(gx)
         expected = (ref.log_softmax_backward if log else ref.softmax_backward)(g, y, dim)
         assert_close(gx, expected, n_reduce=shape[dim], scale=4)
 

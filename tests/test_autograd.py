@@ -142,3 +142,16 @@ def test_explicit_gradient_and_retain_grad():
     y.backward(ember.tensor([1.0, 0.0, 2.0]))
     assert x.grad.tolist() == [8.0, 0.0, 48.0]
     assert h.grad.tolist() == [4.0, 0.0, 24.0]
+
+
+def test_backward_on_device(device):
+    x = ember.tensor([[1.0, -2.0], [0.5, 3.0]], device=device, requires_grad=True)
+    w = ember.tensor([[2.0], [1.0]], device=device, requires_grad=True)
+    y = ((x @ w).exp() * x.sum(1, keepdim=True)).mean()
+    y.backward()
+    assert x.grad.device == device and w.grad.device == device
+    xn, wn = x.detach().numpy(force=True).astype(np.float64), w.detach().numpy(force=True).astype(np.float64)
+    e = np.exp(xn @ wn)
+    s = xn.sum(1, keepdims=True)
+    np.testing.assert_allclose(w.grad.numpy(force=True), xn.T @ (e * s) / 2, rtol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(force=True), ((e * s) @ wn.T + e) / 2, rtol=1e-5)

@@ -98,6 +98,37 @@ def test_conv2d_every_isa(isa, cfg):
     _check_forward_backward(cfg, np.float32, np.random.default_rng(1))
 
 
+# Winograd F(4x4, 3x3): float32, 3x3, stride 1, undilated, ungrouped, >= 16 channels each way
+WINOGRAD_CONFIGS = [
+    (3, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1),      # a LeNet-like layer; 14 = 3.5 tiles
+    (2, 20, 9, 6, 24, 3, 3, 1, 0, 1, 1),        # no padding, channels not multiples of 16
+    (2, 17, 7, 9, 33, 3, 3, 1, (2, 1), 1, 1),   # padding 2 and 1: backward data pads 0 and 1
+    (1, 16, 3, 3, 16, 3, 3, 1, 1, 1, 1),        # one partial tile
+    (2, 96, 48, 40, 64, 3, 3, 1, 1, 1, 1),      # images split into bands of tile rows
+    (0, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1),        # batch 0
+]
+
+
+@pytest.mark.parametrize("cfg", WINOGRAD_CONFIGS, ids=[str(i) for i in range(len(WINOGRAD_CONFIGS))])
+def test_conv2d_winograd_against_ref(cfg):
+    _check_forward_backward(cfg, np.float32, np.random.default_rng(8))
+
+
+@pytest.mark.parametrize("cfg", WINOGRAD_CONFIGS[:3], ids=["14x14", "unpadded", "uneven-padding"])
+def test_conv2d_winograd_every_isa(isa, cfg):
+    _check_forward_backward(cfg, np.float32, np.random.default_rng(9))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_conv2d_winograd_thread_counts(threads):
+    old = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:  # 5 images over 1-3 threads; each thread sums its own weight-gradient part
+        _check_forward_backward((5, 24, 10, 13, 16, 3, 3, 1, 1, 1, 1), np.float32, np.random.default_rng(10))
+    finally:
+        ember.set_num_threads(old)
+
+
 # big enough (> 2**18 multiply-adds) to be split over threads
 THREAD_CONFIGS = [
     (4, 1, 32, 32, 16, 3, 3, 1, 1, 1, 1),    # direct

@@ -7,7 +7,7 @@ import pytest
 import ember
 import ember.nn.functional as F
 from ember import ref
-from helpers import gradcheck
+from helpers import gradcheck, on_device, to_host
 
 # Random123 kat_vectors: philox4x32 10 rounds, (counter, key) -> output
 KAT = [
@@ -27,17 +27,45 @@ def test_philox_known_answers(counter, key, expected):
 @pytest.mark.parametrize("n", [1, 3, 4, 5, 63, 64, 65, 257, 1000])
 @pytest.mark.parametrize("seed,offset", [(0, 0), (1234, 8), (2**40 + 17, 4 * (2**32 + 3)), (2**64 - 1, 12)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_mask_matches_reference(n, seed, offset, dtype, isa):
+def test_mask_matches_reference(n, seed, offset, dtype, isa, device):
     p = 0.37
+    K, xp = ember._backend.kernels(device), ember._backend.xp(device)
     x = np.random.default_rng(n).standard_normal(n).astype(dtype)
-    out, mask = np.empty_like(x), np.empty(n, bool)
-    ember._C.dropout_forward(x, p, seed, offset, out, mask)
+    xd = on_device(x, device)
+    out, mask = xp.empty_like(xd), xp.empty(n, bool)
+    K.dropout_forward(xd, p, seed, offset, out, mask)
     expect = ref.dropout_mask(seed, offset, n, p)
-    np.testing.assert_array_equal(mask, expect)
-    np.testing.assert_allclose(out, ref.dropout(x, expect, p), rtol=2 * np.finfo(dtype).eps)
-    out2 = np.empty_like(x)
-    ember._C.dropout_forward(x, p, seed, offset, out2, None)  # without storing the mask: same output
-    np.testing.assert_array_equal(out2, out)
+    np.testing.assert_array_equal(to_host(mask), expect)
+    np.testing.assert_allclose(to_host(out), ref.dropout(x, expect, p), rtol=2 * np.finfo(dtype).eps)
+    out2 = xp.empty_like(xd)
+    K.dropout_forward(xd, p, seed, offset, out2, None)  # without storing the mask: same output
+    np.testing.assert_array_equal(to_host(out2), to_host(out))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_mask_equals_cpu_mask(dtype):
+    if not ember.cuda.is_available():
+        pytest.skip(f"CUDA unavailable: {ember.cuda.why_unavailable()}")
+    import cupy as cp
+    n = (1 << 20) + 7  # many Philox blocks and a ragged tail
+    x = np.random.default_rng(0).standard_normal(n + 1).astype(dtype)
+    for view in (slice(0, n), slice(1, n + 1)):  # aligned (128-bit path) and misaligned (scalar path)
+        xc, xg = np.ascontiguousarray(x[view]), cp.asarray(x)[view]
+        out_c, mask_c = np.empty_like(xc), np.empty(n, bool)
+        out_g, mask_g = cp.empty_like(xg), cp.empty(n, bool)
+        ember._C.dropout_forward(xc, 0.3, 2**33 + 5, 4 * 12345, out_c, mask_c)
+        ember._cuda.dropout_forward(xg, 0.3, 2**33 + 5, 4 * 12345, out_g, mask_g)
+        np.testing.assert_array_equal(mask_g.get(), mask_c)
+        np.testing.assert_array_equal(out_g.get(), out_c)
+        gi_c, gi_g = np.empty_like(xc), cp.empty_like(xg)
+        ember._C.dropout_backward(xc, mask_c, 0.3, gi_c)
+        ember._cuda.dropout_backward(xg, mask_g, 0.3, gi_g)
+        np.testing.assert_array_equal(gi_g.get(), gi_c)
+    ember.manual_seed(5)
+    a = ember.nn.functional.dropout(ember.ones(1001, device="cuda"), 0.5).numpy(force=True)
+    ember.manual_seed(5)
+    np.testing.assert_array_equal(a, ember.nn.functional.dropout(ember.ones(1001), 0.5).numpy())
 
 
 def test_uniform_threshold_is_exact():
@@ -75,14 +103,14 @@ def test_all_isas_agree_on_a_large_tensor():
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
-def test_mask_statistics(p):
+def test_mask_statistics(p, device):
     n = 1_000_000
     ember.manual_seed(42)
-    y = F.dropout(ember.ones(n), p)
-    kept = int((y.numpy() != 0).sum())
+    y = F.dropout(ember.ones(n, device=device), p).numpy(force=True)
+    kept = int((y != 0).sum())
     sd = np.sqrt(n * p * (1 - p))
     assert abs(kept - n * (1 - p)) < 6 * sd
-    np.testing.assert_allclose(y.numpy()[y.numpy() != 0], 1 / (1 - p), rtol=1e-6)
+    np.testing.assert_allclose(y[y != 0], 1 / (1 - p), rtol=1e-6)
 
 
 def test_seed_and_offset():
@@ -101,15 +129,16 @@ def test_seed_and_offset():
 
 
 @pytest.mark.parametrize("dtype", [ember.float32, ember.float64])
-def test_backward_uses_the_same_mask(dtype, isa):
-    x = ember.randn(7, 33, dtype=dtype, requires_grad=True)
+def test_backward_uses_the_same_mask(dtype, isa, device):
+    x = ember.randn(7, 33, dtype=dtype, device=device, requires_grad=True)
     y = F.dropout(x, 0.25)
-    g = ember.randn(7, 33, dtype=dtype)
+    g = ember.randn(7, 33, dtype=dtype, device=device)
     y.backward(g)
-    keep = y.detach().numpy() != 0
+    keep = y.detach().numpy(force=True) != 0
     assert 0.5 < keep.mean() < 0.95
-    np.testing.assert_allclose(x.grad.numpy(), np.where(keep, g.numpy() / 0.75, 0), rtol=1e-6)
-    np.testing.assert_allclose(y.detach().numpy(), np.where(keep, x.detach().numpy() / 0.75, 0), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(force=True), np.where(keep, g.numpy(force=True) / 0.75, 0), rtol=1e-6)
+    np.testing.assert_allclose(y.detach().numpy(force=True), np.where(keep, x.detach().numpy(force=True) / 0.75, 0),
+                               rtol=1e-6)
 
 
 def test_gradcheck():
@@ -146,17 +175,19 @@ def test_edge_cases():
     assert set(np.unique(z.numpy())) <= {0.0, 2.0}
 
 
-def test_nan_and_inf_propagate_as_in_torch(isa):
+def test_nan_and_inf_propagate_as_in_torch(isa, device):
     # torch computes x * mask / (1 - p): a dropped NaN or inf gives NaN, not 0.
+    K, xp = ember._backend.kernels(device), ember._backend.xp(device)
     x = np.array([np.nan, np.inf, -np.inf, 1.0] * 100, np.float32)
-    out, mask = np.empty_like(x), np.empty(x.size, bool)
-    ember._C.dropout_forward(x, 0.5, 21, 0, out, mask)
-    np.testing.assert_array_equal(out, ref.dropout(x, mask, 0.5).astype(np.float32))
-    assert np.isnan(out[(~mask) & ~np.isfinite(x)]).all()
-    g = np.full(x.size, np.nan, np.float32)
-    gi = np.empty_like(g)
-    ember._C.dropout_backward(g, mask, 0.5, gi)
-    assert np.isnan(gi).all()
+    out, mask = xp.empty(x.size, np.float32), xp.empty(x.size, bool)
+    K.dropout_forward(on_device(x, device), 0.5, 21, 0, out, mask)
+    out, mask_h = to_host(out), to_host(mask)
+    np.testing.assert_array_equal(out, ref.dropout(x, mask_h, 0.5).astype(np.float32))
+    assert np.isnan(out[(~mask_h) & ~np.isfinite(x)]).all()
+    g = xp.full(x.size, np.nan, np.float32)
+    gi = xp.empty_like(g)
+    K.dropout_backward(g, mask, 0.5, gi)
+    assert np.isnan(to_host(gi)).all()
 
 
 def test_errors():

@@ -2,16 +2,23 @@
 smoothing, every reduction, (N, C, d...) inputs, huge logits; class indices and class
 probabilities), nll_loss, mse_loss,
 binary_cross_entropy_with_logits; float64 gradient checks for each; errors."""
+import functools
+
 import numpy as np
 import pytest
 
 import ember
 import ember.nn.functional as F
 from ember import ref
-from helpers import assert_close, gradcheck
+from helpers import assert_close, device_tensor, gradcheck
 
 _C = ember._C
 REDUCTIONS = ["mean", "sum", "none"]
+
+
+def _on(device):
+    """from_numpy and tensor, placing the tensor on `device`."""
+    return (lambda a: device_tensor(a, device)), functools.partial(ember.tensor, device=device)
 
 
 def _targets(rng, shape, c, ignore_frac=0.0, ignore_index=-100):
@@ -26,7 +33,8 @@ def _targets(rng, shape, c, ignore_frac=0.0, ignore_index=-100):
 
 @pytest.mark.parametrize("shape", [(7, 5), (1, 1), (13, 1000), (0, 4), (3, 4, 5), (2, 3, 4, 5), (6,)])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_cross_entropy_matches_reference(shape, reduction, isa):
+def test_cross_entropy_matches_reference(shape, reduction, isa, device):
+    from_numpy, tensor = _on(device)
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(shape) * 3).astype(np.float32)
     c = shape[1] if len(shape) > 1 else shape[0]
@@ -35,17 +43,18 @@ def test_cross_entropy_matches_reference(shape, reduction, isa):
     for kw in ({}, {"label_smoothing": 0.15}, {"ignore_index": 1}, {"weight": rng.random(c).astype(np.float32)},
                {"weight": rng.random(c).astype(np.float32), "ignore_index": 0, "label_smoothing": 0.3}):
         w = kw.get("weight")
-        out = F.cross_entropy(ember.from_numpy(x), ember.from_numpy(t), reduction=reduction,
-                              **{**kw, "weight": None if w is None else ember.from_numpy(w)})
+        out = F.cross_entropy(from_numpy(x), from_numpy(t), reduction=reduction,
+                              **{**kw, "weight": None if w is None else from_numpy(w)})
         with np.errstate(invalid="ignore"):  # mean over no (non-ignored) targets: 0 / 0
             expected = ref.cross_entropy(x, t, reduction=reduction, **kw)
         assert out.shape == np.shape(expected)
         assert_close(out, expected, n_reduce=c * max(1, t.size), scale=2)
 
 
-def test_cross_entropy_empty_batch():
-    x = ember.randn(0, 4, requires_grad=True)
-    t = ember.tensor(np.zeros(0, np.int64))
+def test_cross_entropy_empty_batch(device):
+    from_numpy, tensor = _on(device)
+    x = ember.randn(0, 4, requires_grad=True, device=device)
+    t = tensor(np.zeros(0, np.int64))
     assert np.isnan(F.cross_entropy(x, t).item())  # 0 / 0, as PyTorch
     assert F.cross_entropy(x, t, reduction="sum").item() == 0.0
     assert F.cross_entropy(x, t, reduction="none").shape == (0,)
@@ -53,34 +62,36 @@ def test_cross_entropy_empty_batch():
     assert x.grad.shape == (0, 4)
 
 
-def test_cross_entropy_huge_logits(isa):
+def test_cross_entropy_huge_logits(isa, device):
+    from_numpy, tensor = _on(device)
     x = np.array([[1e4, -1e4, 0.0, 1e4 - 2],
                   [-1e4, -1e4 + 3, -1e4 + 1, -1e4],
                   [3e4, -3e4, 2e4, 1e4],
                   [1e4, 1e4, 1e4, 1e4]], np.float32)
     t = np.array([3, 1, 0, 2], np.int64)
     for eps in (0.0, 0.1):
-        xt = ember.tensor(x, requires_grad=True)
-        loss = F.cross_entropy(xt, ember.from_numpy(t), reduction="none", label_smoothing=eps)
+        xt = tensor(x, requires_grad=True)
+        loss = F.cross_entropy(xt, from_numpy(t), reduction="none", label_smoothing=eps)
         expected = ref.cross_entropy(x, t, reduction="none", label_smoothing=eps)
-        assert np.isfinite(loss.detach().numpy()).all()
-        np.testing.assert_allclose(loss.detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+        assert np.isfinite(loss.detach().numpy(force=True)).all()
+        np.testing.assert_allclose(loss.detach().numpy(force=True), expected, rtol=1e-5, atol=1e-5)
         loss.sum().backward()
         p = ref.softmax(x, 1)
         onehot = np.eye(4)[t]
-        np.testing.assert_allclose(xt.grad.numpy(), p - ((1 - eps) * onehot + eps / 4), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(xt.grad.numpy(force=True), p - ((1 - eps) * onehot + eps / 4), rtol=1e-5, atol=1e-6)
 
 
-def test_cross_entropy_grad_matches_float64(isa):
+def test_cross_entropy_grad_matches_float64(isa, device):
+    from_numpy, tensor = _on(device)
     rng = np.random.default_rng(1)
     x = (rng.standard_normal((37, 101)) * 4).astype(np.float32)
     t = _targets(rng, (37,), 101, ignore_frac=0.2)
     w = rng.random(101).astype(np.float32)
     grads = []
     for dt in (np.float32, np.float64):
-        xt = ember.tensor(x.astype(dt), requires_grad=True)
-        F.cross_entropy(xt, ember.from_numpy(t), weight=ember.from_numpy(w.astype(dt)), label_smoothing=0.2).backward()
-        grads.append(xt.grad.numpy())
+        xt = tensor(x.astype(dt), requires_grad=True)
+        F.cross_entropy(xt, from_numpy(t), weight=from_numpy(w.astype(dt)), label_smoothing=0.2).backward()
+        grads.append(xt.grad.numpy(force=True))
     assert_close(grads[0], grads[1], n_reduce=101, scale=4)
     assert (grads[0][t == -100] == 0).all()
 
@@ -110,9 +121,10 @@ def test_cross_entropy_gradcheck_spatial_and_non_contiguous():
     gradcheck(lambda a: F.cross_entropy(a, ember.from_numpy(np.array(3))), [v])
 
 
-def test_cross_entropy_all_ignored():
-    x = ember.randn(3, 4)
-    t = ember.tensor(np.full(3, -100, np.int64))
+def test_cross_entropy_all_ignored(device):
+    from_numpy, tensor = _on(device)
+    x = ember.randn(3, 4, device=device)
+    t = tensor(np.full(3, -100, np.int64))
     assert np.isnan(F.cross_entropy(x, t).item())  # 0 / 0, as PyTorch
     assert F.cross_entropy(x, t, reduction="sum").item() == 0.0
 
@@ -285,21 +297,24 @@ def test_cross_entropy_probs_errors():
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_nll_loss(reduction, isa):
+def test_nll_loss(reduction, isa, device):
+    from_numpy, tensor = _on(device)
     rng = np.random.default_rng(4)
     for shape in ((9, 7), (3, 4, 5), (0, 3)):
         lp = ref.log_softmax(rng.standard_normal(shape), 1).astype(np.float32)
         t = _targets(rng, (shape[0],) + shape[2:], shape[1], ignore_frac=0.2)
         w = rng.random(shape[1]).astype(np.float32)
         for weight in (None, w):
-            out = F.nll_loss(ember.from_numpy(lp), ember.from_numpy(t), reduction=reduction,
-                             weight=None if weight is None else ember.from_numpy(weight))
+            out = F.nll_loss(from_numpy(lp), from_numpy(t), reduction=reduction,
+                             weight=None if weight is None else from_numpy(weight))
             with np.errstate(invalid="ignore"):  # mean over an empty batch: 0 / 0
                 expected = ref.nll_loss(lp, t, weight=weight, reduction=reduction)
             assert_close(out, expected, n_reduce=max(1, t.size))
-    x = ember.tensor(rng.standard_normal((4, 3)), dtype=ember.float64, requires_grad=True)
-    tt = ember.tensor(np.array([0, -100, 2, 1]))
-    wt = ember.tensor(rng.random(3) + 0.5, dtype=ember.float64)
+    if device != "cpu":  # gradcheck perturbs host arrays in place
+        return
+    x = tensor(rng.standard_normal((4, 3)), dtype=ember.float64, requires_grad=True)
+    tt = tensor(np.array([0, -100, 2, 1]))
+    wt = tensor(rng.random(3) + 0.5, dtype=ember.float64)
     gradcheck(lambda a: F.nll_loss(a, tt, weight=wt, reduction=reduction), [x])
     gradcheck(lambda a: F.nll_loss(F.log_softmax(a, 1), tt, reduction=reduction), [x])
 
@@ -315,18 +330,21 @@ def test_nll_loss_errors():
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_mse_loss(reduction, isa):
+def test_mse_loss(reduction, isa, device):
+    from_numpy, tensor = _on(device)
     rng = np.random.default_rng(5)
     for shape in ((1,), (17, 3), (0, 4), (2, 3, 5)):
         a = rng.standard_normal(shape).astype(np.float32)
         b = rng.standard_normal(shape).astype(np.float32)
-        out = F.mse_loss(ember.from_numpy(a), ember.from_numpy(b), reduction=reduction)
+        out = F.mse_loss(from_numpy(a), from_numpy(b), reduction=reduction)
         with np.errstate(invalid="ignore"):
             assert_close(out, ref.mse_loss(a, b, reduction), n_reduce=max(1, a.size))
-    a = ember.tensor(rng.standard_normal((3, 4)), dtype=ember.float64, requires_grad=True)
-    b = ember.tensor(rng.standard_normal((3, 4)), dtype=ember.float64, requires_grad=True)
+    if device != "cpu":  # gradcheck perturbs host arrays in place
+        return
+    a = tensor(rng.standard_normal((3, 4)), dtype=ember.float64, requires_grad=True)
+    b = tensor(rng.standard_normal((3, 4)), dtype=ember.float64, requires_grad=True)
     gradcheck(lambda p, q: F.mse_loss(p, q, reduction=reduction), [a, b])
-    row = ember.tensor(rng.standard_normal(4), dtype=ember.float64, requires_grad=True)  # broadcast target
+    row = tensor(rng.standard_normal(4), dtype=ember.float64, requires_grad=True)  # broadcast target
     gradcheck(lambda p, q: F.mse_loss(p, q, reduction=reduction), [a, row])
     gradcheck(lambda p: F.mse_loss(p[:, ::2].T, p[:, 1::2].T, reduction=reduction), [a])  # non-contiguous
 
@@ -344,7 +362,8 @@ def test_mse_loss_errors():
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_bce_with_logits(reduction, isa):
+def test_bce_with_logits(reduction, isa, device):
+    from_numpy, tensor = _on(device)
     rng = np.random.default_rng(6)
     for shape in ((1,), (13, 7), (0, 3), (2, 3, 5)):
         x = (rng.standard_normal(shape) * 5).astype(np.float32)
@@ -352,22 +371,23 @@ def test_bce_with_logits(reduction, isa):
         w = rng.random(shape[-1:]).astype(np.float32)
         pw = (rng.random(shape[-1:]) * 3).astype(np.float32)
         for kw in ({}, {"weight": w}, {"pos_weight": pw}, {"weight": w, "pos_weight": pw}):
-            out = F.binary_cross_entropy_with_logits(ember.from_numpy(x), ember.from_numpy(t), reduction=reduction,
-                                                     **{k: ember.from_numpy(v) for k, v in kw.items()})
+            out = F.binary_cross_entropy_with_logits(from_numpy(x), from_numpy(t), reduction=reduction,
+                                                     **{k: from_numpy(v) for k, v in kw.items()})
             with np.errstate(invalid="ignore"):
                 expected = ref.binary_cross_entropy_with_logits(x, t, reduction=reduction, **kw)
                 assert_close(out, expected, n_reduce=max(1, x.size), scale=2)
 
 
-def test_bce_with_logits_extreme(isa):
+def test_bce_with_logits_extreme(isa, device):
+    from_numpy, tensor = _on(device)
     x = np.array([1e4, -1e4, 100.0, -100.0, 30.0, -30.0, 0.0, 1e-8], np.float32)
     t = np.array([0.0, 1.0, 1.0, 0.0, 0.3, 0.7, 0.5, 1.0], np.float32)
-    xt = ember.tensor(x, requires_grad=True)
-    out = F.binary_cross_entropy_with_logits(xt, ember.from_numpy(t), reduction="none")
+    xt = tensor(x, requires_grad=True)
+    out = F.binary_cross_entropy_with_logits(xt, from_numpy(t), reduction="none")
     expected = ref.binary_cross_entropy_with_logits(x, t, reduction="none")
-    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=2e-6, atol=1e-30)
+    np.testing.assert_allclose(out.detach().numpy(force=True), expected, rtol=2e-6, atol=1e-30)
     out.sum().backward()
-    np.testing.assert_allclose(xt.grad.numpy(), ref.sigmoid(x) - t, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(xt.grad.numpy(force=True), ref.sigmoid(x) - t, rtol=2e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -394,13 +414,24 @@ def test_bce_with_logits_errors():
         _C.binary_cross_entropy_with_logits(a, a, a, np.zeros(2, np.float32), a.copy())
 
 
-def test_nan_propagates(isa):
+def test_nan_propagates(isa, device):
+    from_numpy, tensor = _on(device)
     x = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], np.float32)
-    t = ember.tensor([0, 2])
-    loss = F.cross_entropy(ember.from_numpy(x), t, reduction="none").numpy()
+    t = tensor([0, 2])
+    loss = F.cross_entropy(from_numpy(x), t, reduction="none").numpy(force=True)
     assert np.isnan(loss[0]) and np.isfinite(loss[1])
-    assert np.isnan(F.cross_entropy(ember.from_numpy(x), t).item())
-    bce = F.binary_cross_entropy_with_logits(ember.from_numpy(x), ember.from_numpy(np.full_like(x, 0.5)),
-                                             reduction="none").numpy()
+    assert np.isnan(F.cross_entropy(from_numpy(x), t).item())
+    bce = F.binary_cross_entropy_with_logits(from_numpy(x), from_numpy(np.full_like(x, 0.5)),
+                                             reduction="none").numpy(force=True)
     assert np.isnan(bce[0, 1]) and np.isfinite(np.delete(bce.ravel(), 1)).all()
-    assert np.isnan(F.mse_loss(ember.from_numpy(x), ember.from_numpy(np.zeros_like(x))).item())
+    assert np.isnan(F.mse_loss(from_numpy(x), from_numpy(np.zeros_like(x))).item())
+
+
+def test_target_out_of_bounds_raises_on_every_device(device):
+    x = ember.randn(4, 3, device=device)
+    with pytest.raises(IndexError, match=r"cross_entropy: target 3 is out of bounds for 3 classes.*at sample 2"):
+        F.cross_entropy(x, ember.tensor([0, 1, 3, 2], device=device))
+    with pytest.raises(IndexError, match=r"target 7 is out of bounds for 3 classes.*position 1"):
+        F.nll_loss(ember.randn(2, 3, 2, device=device), ember.tensor([[0, 1], [2, 7]], device=device))
+    # a valid call right after works (the failed one launched nothing that indexes by a target)
+    assert np.isfinite(F.cross_entropy(x, ember.tensor([0, 1, 2, 2], device=device)).item())

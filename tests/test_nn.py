@@ -568,3 +568,18 @@ def test_deepcopy_makes_independent_parameters():
     with ember.no_grad():
         m2[0].weight.fill_(0.0)
     assert np.any(_np(m[0].weight) != 0)
+
+
+def test_module_to_moves_parameters_and_buffers(device):
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU())
+    params = list(model.parameters())
+    model.to(device)
+    assert [id(p) for p in model.parameters()] == [id(p) for p in params]  # identity kept for optimizers
+    assert all(p.device == device for p in model.parameters())
+    assert all(b.device == device for b in model.buffers())
+    out = model(ember.randn(5, 4, device=device))
+    assert out.device == device and out.shape == (5, 3)
+    model.to("float64")  # a dtype name is a dtype, not a device
+    assert all(p.dtype == ember.float64 and p.device == device for p in model.parameters())
+    model.cpu()
+    assert all(t.device == "cpu" for t in list(model.parameters()) + list(model.buffers()))

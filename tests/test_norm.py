@@ -7,7 +7,7 @@ import pytest
 import ember
 import ember.nn.functional as F
 from ember import ref
-from helpers import assert_close, gradcheck
+from helpers import assert_close, gradcheck, on_device
 
 
 @pytest.fixture(params=[1, 3])
@@ -35,16 +35,17 @@ def _data(shape, dtype=np.float32, seed=0):
     return x, w, b, rm, rv
 
 
-def _t(a, **kw):
-    return ember.tensor(a, dtype=ember.as_dtype(a.dtype), **kw)
+def _t(a, device="cpu", **kw):
+    return ember.tensor(a, dtype=ember.as_dtype(a.dtype), device=device, **kw)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("affine", [True, False])
-def test_forward_training_vs_ref(shape, affine, isa, threads):
+def test_forward_training_vs_ref(shape, affine, isa, threads, device):
     x, w, b, rm, rv = _data(shape)
-    trm, trv = _t(rm), _t(rv)
-    y = F.batch_norm(_t(x), trm, trv, _t(w) if affine else None, _t(b) if affine else None, training=True,
+    trm, trv = _t(rm, device), _t(rv, device)
+    y = F.batch_norm(_t(x, device), trm, trv, _t(w, device) if affine else None, _t(b, device) if affine else None,
+                     training=True,
                      momentum=0.2, eps=1e-5)
     ey, erm, erv = ref.batch_norm(x, rm, rv, w if affine else None, b if affine else None, True, 0.2, 1e-5)
     m = x.size // shape[1]
@@ -55,24 +56,24 @@ def test_forward_training_vs_ref(shape, affine, isa, threads):
 
 
 @pytest.mark.parametrize("shape", SHAPES + [(1, 4)])
-def test_forward_eval_vs_ref(shape, isa, threads):
+def test_forward_eval_vs_ref(shape, isa, threads, device):
     x, w, b, rm, rv = _data(shape, seed=1)
-    trm, trv = _t(rm), _t(rv)
-    y = F.batch_norm(_t(x), trm, trv, _t(w), _t(b), training=False)
+    trm, trv = _t(rm, device), _t(rv, device)
+    y = F.batch_norm(_t(x, device), trm, trv, _t(w, device), _t(b, device), training=False)
     ey, _, _ = ref.batch_norm(x, rm, rv, w, b, False)
     assert_close(y, ey, scale=2)
-    np.testing.assert_array_equal(trm.numpy(), rm)  # eval never moves the running stats
-    np.testing.assert_array_equal(trv.numpy(), rv)
+    np.testing.assert_array_equal(trm.numpy(force=True), rm)  # eval never moves the running stats
+    np.testing.assert_array_equal(trv.numpy(force=True), rv)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("training", [True, False])
-def test_backward_vs_ref(shape, training, isa, threads):
+def test_backward_vs_ref(shape, training, isa, threads, device):
     x, w, b, rm, rv = _data(shape, seed=2)
-    tx, tw, tb = _t(x, requires_grad=True), _t(w, requires_grad=True), _t(b, requires_grad=True)
-    y = F.batch_norm(tx, _t(rm), _t(rv), tw, tb, training=training)
+    tx, tw, tb = (_t(a, device, requires_grad=True) for a in (x, w, b))
+    y = F.batch_norm(tx, _t(rm, device), _t(rv, device), tw, tb, training=training)
     g = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
-    y.backward(_t(g))
+    y.backward(_t(g, device))
     dx, dw, db = ref.batch_norm_backward(g, x, w, training, rm, rv)
     m = x.size // shape[1]
     assert_close(tx.grad, dx, n_reduce=m, scale=8)
@@ -88,18 +89,18 @@ def test_backward_without_weight(isa):
     assert_close(tx.grad, dx, n_reduce=36, scale=8)
 
 
-def test_large_mean_is_accurate(threads):
+def test_large_mean_is_accurate(threads, device):
     # mean 1e4, std 1: a one-pass E[x^2] - E[x]^2 in float32 loses every digit here.
     rng = np.random.default_rng(5)
     x = (1e4 + rng.standard_normal((32, 3, 20, 20))).astype(np.float32)
     rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
-    trm, trv = _t(rm), _t(rv)
-    y = F.batch_norm(_t(x), trm, trv, training=True, momentum=1.0)
+    trm, trv = _t(rm, device), _t(rv, device)
+    y = F.batch_norm(_t(x, device), trm, trv, training=True, momentum=1.0)
     ey, erm, erv = ref.batch_norm(x, rm, rv, None, None, True, 1.0)
-    np.testing.assert_allclose(trv.numpy(), erv, rtol=1e-4)
-    np.testing.assert_allclose(trm.numpy(), erm, rtol=1e-6)
+    np.testing.assert_allclose(trv.numpy(force=True), erv, rtol=1e-4)
+    np.testing.assert_allclose(trm.numpy(force=True), erm, rtol=1e-6)
     # x itself is quantized at ~1e-3 at this magnitude, so y is accurate to about that.
-    np.testing.assert_allclose(y.numpy(), ey, atol=3e-3)
+    np.testing.assert_allclose(y.numpy(force=True), ey, atol=3e-3)
 
 
 def test_running_stats_momentum_and_none():
@@ -135,16 +136,16 @@ def test_non_contiguous_input(isa):
     assert_close(tx.grad, dx.transpose(0, 3, 2, 1), n_reduce=120, scale=8)
 
 
-def test_empty_batch():
-    rm, rv = ember.zeros(3), ember.ones(3)
-    x = ember.zeros(0, 3, 2, requires_grad=True)
+def test_empty_batch(device):
+    rm, rv = ember.zeros(3, device=device), ember.ones(3, device=device)
+    x = ember.zeros(0, 3, 2, requires_grad=True, device=device)
     y = F.batch_norm(x, rm, rv, training=True)
     assert y.shape == (0, 3, 2)
-    np.testing.assert_array_equal(rm.numpy(), 0)
-    np.testing.assert_array_equal(rv.numpy(), 1)
-    w = ember.ones(3, requires_grad=True)
+    np.testing.assert_array_equal(rm.numpy(force=True), 0)
+    np.testing.assert_array_equal(rv.numpy(force=True), 1)
+    w = ember.ones(3, requires_grad=True, device=device)
     F.batch_norm(x, rm, rv, w, training=True).sum().backward()
-    np.testing.assert_array_equal(w.grad.numpy(), 0)
+    np.testing.assert_array_equal(w.grad.numpy(force=True), 0)
 
 
 @pytest.mark.parametrize("shape", [(4, 3), (3, 2, 2, 3)])
@@ -196,38 +197,39 @@ def test_errors():
         F.batch_norm(x, rm, rv, training=True, momentum="0.1")
 
 
-def test_kernel_checks():
-    C = ember._C
-    x = np.zeros((4, 3, 2), np.float32)
-    out = np.zeros_like(x)
-    sm, si = np.zeros(3, np.float32), np.zeros(3, np.float32)
+def test_kernel_checks(device):
+    C = ember._backend.kernels(device)
+    d = lambda a: on_device(a, device)  # noqa: E731
+    x = d(np.zeros((4, 3, 2), np.float32))
+    out = d(np.zeros((4, 3, 2), np.float32))
+    sm, si = d(np.zeros(3, np.float32)), d(np.zeros(3, np.float32))
     with pytest.raises(ValueError, match=r"must be viewed as \(N, C, S\)"):
         C.batch_norm_forward(x.reshape(4, 6), None, None, None, None, out.reshape(4, 6), sm, si, True, 0.1, 1e-5)
     with pytest.raises(ValueError, match=r"save_mean must have shape \(3,\)"):
-        C.batch_norm_forward(x, None, None, None, None, out, np.zeros(2, np.float32), si, True, 0.1, 1e-5)
+        C.batch_norm_forward(x, None, None, None, None, out, d(np.zeros(2, np.float32)), si, True, 0.1, 1e-5)
     with pytest.raises(TypeError, match="dtypes differ"):
         C.batch_norm_forward(x, None, None, None, None, out.astype(np.float64), sm, si, True, 0.1, 1e-5)
     with pytest.raises(ValueError, match="must be contiguous"):
-        C.batch_norm_forward(np.zeros((3, 4, 2), np.float32).transpose(1, 0, 2), None, None, None, None, out, sm,
+        C.batch_norm_forward(d(np.zeros((3, 4, 2), np.float32)).transpose(1, 0, 2), None, None, None, None, out, sm,
                              si, True, 0.1, 1e-5)
     with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
         C.batch_norm_forward(x[:1, :, :1].copy(), None, None, None, None, out[:1, :, :1].copy(), sm, si, True, 0.1,
                              1e-5)
     with pytest.raises(ValueError, match=r"grad_bias must have shape \(3,\)"):
-        C.batch_norm_backward(x, x, sm, si, None, True, None, None, np.zeros(5, np.float32))
+        C.batch_norm_backward(x, x, sm, si, None, True, None, None, d(np.zeros(5, np.float32)))
 
 
 @pytest.mark.parametrize("shape", [(16, 8, 32, 32), (4096, 24)])
-def test_large_enough_to_split_across_threads(shape, threads):
+def test_large_enough_to_split_across_threads(shape, threads, device):
     x, w, b, rm, rv = _data(shape, seed=11)
-    tx = _t(x, requires_grad=True)
-    trm, trv = _t(rm), _t(rv)
-    y = F.batch_norm(tx, trm, trv, _t(w), _t(b), training=True)
+    tx = _t(x, device, requires_grad=True)
+    trm, trv = _t(rm, device), _t(rv, device)
+    y = F.batch_norm(tx, trm, trv, _t(w, device), _t(b, device), training=True)
     ey, erm, erv = ref.batch_norm(x, rm, rv, w, b, True)
     m = x.size // shape[1]
     assert_close(y, ey, n_reduce=m, scale=4)
     assert_close(trv, erv, n_reduce=m)
     g = np.random.default_rng(12).standard_normal(shape).astype(np.float32)
-    y.backward(_t(g))
+    y.backward(_t(g, device))
     dx, _, _ = ref.batch_norm_backward(g, x, w, True)
     assert_close(tx.grad, dx, n_reduce=m, scale=8)

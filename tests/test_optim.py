@@ -326,3 +326,20 @@ def test_scheduler_state_dict_and_errors():
         S.StepLR(object(), 1)
     with pytest.raises(KeyError, match="initial_lr"):
         S.StepLR(_opt(), 1, last_epoch=3)
+
+
+def test_fit_moves_optimizer_state_with_the_model(device):
+    # State made on the CPU (a resumed run, or steps before) follows the model to device.
+    from ember.data import DataLoader, TensorDataset
+    from ember.train import fit
+    model = nn.Linear(3, 2)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    model(ember.randn(4, 3)).sum().backward()
+    opt.step()
+    x, y = ember.randn(8, 3), ember.randint(0, 2, (8,))
+    hist = fit(model, nn.CrossEntropyLoss(), opt, DataLoader(TensorDataset(x, y), batch_size=4), epochs=1,
+               device=device, progress=False, log=lambda *a: None)
+    assert len(hist["train_loss"]) == 1
+    for p in model.parameters():
+        assert p.device == device and all(v.device == device for v in opt.state[p].values()
+                                          if isinstance(v, ember.Tensor))

@@ -9,6 +9,7 @@ import pytest
 import ember
 from ember import ref
 from ember.optim import _kernels as K
+from helpers import device_tensor
 
 SIZES = [1, 37, 1000, (1 << 16) + 3]  # the last one splits across threads
 
@@ -32,42 +33,42 @@ SGD_OPTIONS = [  # (momentum, dampening, nesterov, weight_decay)
 @pytest.mark.parametrize("momentum,dampening,nesterov,weight_decay", SGD_OPTIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", SIZES)
-def test_sgd_vs_ref(momentum, dampening, nesterov, weight_decay, dtype, n, isa):
+def test_sgd_vs_ref(momentum, dampening, nesterov, weight_decay, dtype, n, isa, device):
     p0, grads = _state(n, dtype)
-    param = ember.from_numpy(p0.copy())
-    buf = ember.from_numpy(np.full(n, np.nan, dtype)) if momentum else None  # first step must overwrite it
+    param = device_tensor(p0, device)
+    buf = device_tensor(np.full(n, np.nan, dtype), device) if momentum else None  # first step must overwrite it
     rp, rbuf = p0.astype(np.float64), None
     for step, g in enumerate(grads):
         kw = dict(lr=0.1, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
                   first_step=step == 0)
-        K.sgd_step(param, ember.from_numpy(g), buf, **kw)
+        K.sgd_step(param, device_tensor(g, device), buf, **kw)
         rp, rbuf = ref.sgd_step(rp, g, rbuf, **kw)
-    _close(param.numpy(), rp, dtype, len(grads))
+    _close(param.numpy(force=True), rp, dtype, len(grads))
     if momentum:
-        _close(buf.numpy(), rbuf, dtype, len(grads))
+        _close(buf.numpy(force=True), rbuf, dtype, len(grads))
 
 
 @pytest.mark.parametrize("decoupled,amsgrad,weight_decay", list(itertools.product([False, True], [False, True],
                                                                                      [0.0, 0.1])))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", SIZES)
-def test_adam_vs_ref(decoupled, amsgrad, weight_decay, dtype, n, isa):
+def test_adam_vs_ref(decoupled, amsgrad, weight_decay, dtype, n, isa, device):
     p0, grads = _state(n, dtype, seed=1)
     grads = [g * s for g, s in zip(grads, [1.0, 0.1, 3.0, 0.01])]  # make amsgrad's max matter
-    param = ember.from_numpy(p0.copy())
-    m, v = ember.zeros(n, dtype=dtype), ember.zeros(n, dtype=dtype)
-    vmax = ember.zeros(n, dtype=dtype) if amsgrad else None
+    param = device_tensor(p0, device)
+    m, v = ember.zeros(n, dtype=dtype, device=device), ember.zeros(n, dtype=dtype, device=device)
+    vmax = ember.zeros(n, dtype=dtype, device=device) if amsgrad else None
     rp, rm, rv, rvmax = p0.astype(np.float64), np.zeros(n), np.zeros(n), np.zeros(n)
     for step, g in enumerate(grads, start=1):
         kw = dict(step=step, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay, amsgrad=amsgrad)
-        K.adam_step(param, ember.from_numpy(g), m, v, vmax, decoupled=decoupled, **kw)
+        K.adam_step(param, device_tensor(g, device), m, v, vmax, decoupled=decoupled, **kw)
         rp, rm, rv, rvmax = ref.adam_step(rp, g, rm, rv, rvmax, decoupled=decoupled, **kw)
-    _close(param.numpy(), rp, dtype, 4 * len(grads))
-    _close(m.numpy(), rm, dtype, len(grads))
-    _close(v.numpy(), rv, dtype, len(grads))
+    _close(param.numpy(force=True), rp, dtype, 4 * len(grads))
+    _close(m.numpy(force=True), rm, dtype, len(grads))
+    _close(v.numpy(force=True), rv, dtype, len(grads))
     if amsgrad:
-        _close(vmax.numpy(), rvmax, dtype, len(grads))
-        assert (vmax.numpy() >= v.numpy()).all()
+        _close(vmax.numpy(force=True), rvmax, dtype, len(grads))
+        assert (vmax.numpy(force=True) >= v.numpy(force=True)).all()
 
 
 def test_adamw_differs_from_adam_with_weight_decay():

@@ -174,3 +174,15 @@ def test_corrupt_files(tmp_path):
         with pytest.raises(ValueError, match=match):
             ember.load(bad)
     assert header["w"]["dtype"] == "F32"
+
+
+def test_save_load_device_tensors(tmp_path, device):
+    sd = {"w": ember.randn(3, 4, device=device), "n": ember.arange(5, device=device)}
+    path = tmp_path / "t.safetensors"
+    ember.save(sd, path)  # written from host copies
+    cpu = ember.load(path)
+    assert all(t.device == "cpu" for t in cpu.values())
+    on = ember.load(path, map_location=device)
+    for k in sd:
+        assert on[k].device == device
+        np.testing.assert_array_equal(on[k].numpy(force=True), sd[k].numpy(force=True))

@@ -201,3 +201,28 @@ def test_isa_env_var_forces_a_lower_path():
         assert order.index(out) <= order.index(want)
     with pytest.raises(ValueError, match="unknown CPU path"):
         ember.set_cpu_isa("sse9")
+
+
+def test_to_device_round_trip_and_grad(device):
+    t = ember.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    d = t.to(device)
+    assert d.device == device and d.tolist() == t.tolist()
+    assert t.to(device="cpu") is t and d.to(device) is d  # already there: no copy
+    back = d.cpu() if device == "cuda" else d
+    assert back.device == "cpu" and back.tolist() == t.tolist()
+    (d * d).sum().backward()  # the gradient flows back across the copy, onto t's device
+    assert t.grad.device == "cpu" and t.grad.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+    if device == "cuda":
+        assert t.cuda().is_cuda and not t.cuda().cpu().is_cuda
+        with pytest.raises(RuntimeError, match="same device, got cpu and cuda"):
+            t.detach() + d
+
+
+def test_creation_on_device(device):
+    for t in (ember.zeros(2, 3, device=device), ember.ones(2, device=device), ember.randn(4, device=device),
+              ember.arange(5, device=device), ember.full((2,), 7.0, device=device)):
+        assert t.device == device
+    ember.manual_seed(5)
+    a = ember.randn(3, 4, device=device)
+    ember.cuda.manual_seed(5)  # the same single generator: the same draw on either device
+    assert np.array_equal(a.numpy(force=True), ember.randn(3, 4).numpy())

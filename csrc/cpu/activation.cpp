@@ -3,11 +3,12 @@
 //
 // Elementwise ones run over StridedLoop (any strides) in activation_loops.h with the
 // accurate, vectorizable float math of vmath_act.h; float64 uses libm. Softmax views
-// the tensor as (outer, C, inner) around `dim` without copying (see DimLayout); short
+// the tensor as (outer, C, inner) around `dim` without copying (dim_layout.h); short
 // contiguous rows (C <= 16) are walked as columns so they vectorize too.
 #include <cmath>
 #include <limits>
-#include "../check.h"
+#include "../dim_layout.h"
+#include "../nn_checks.h"
 #include "../ops.h"
 #include "dispatch.h"
 #include "strided.h"
@@ -92,110 +93,37 @@ struct GeluTanhBackward {
 
 // Inner positions a softmax column block covers (the width its loops vectorize over).
 constexpr int64_t kColumnBlock = 64;
-// Rows up to this long are softmaxed as columns (see DimLayout).
-constexpr int64_t kShortRow = 16;
 // Elements per thread below which softmax stays on one thread.
 constexpr int64_t kSoftmaxGrain = 1 << 14;
 
-// N same-shape operands seen as (outer..., C, inner) around `dim`: C = shape[dim] with
-// per-operand stride cstride; inner = the dims after `dim` merged into one run where
-// every operand steps evenly across them (any that cannot merge join the outer dims);
-// the outer dims are walked by multi-index, so any strides work without a copy.
-template <int N>
-struct DimLayout {
-  int64_t C = 1, inner = 1;
-  int64_t cstride[N] = {}, istride[N] = {};
-  int nouter = 0;
-  int64_t oshape[kMaxDims] = {};
-  int64_t ostride[N][kMaxDims] = {};
-  int64_t nout = 1;
-
-  DimLayout(const std::array<const TensorView*, N>& v, int dim) {
-    const TensorView& r = *v[0];
-    C = r.shape[dim];
-    for (int k = 0; k < N; ++k) cstride[k] = v[k]->strides[dim];
-    // Inner run: the last size>1 dim after `dim`, grown leftwards while strides allow.
-    int d = r.ndim - 1;
-    while (d > dim && r.shape[d] == 1) --d;
-    if (d > dim) {
-      inner = r.shape[d];
-      for (int k = 0; k < N; ++k) istride[k] = v[k]->strides[d];
-      for (--d; d > dim; --d) {
-        if (r.shape[d] == 1) continue;
-        bool merge = true;
-        for (int k = 0; k < N; ++k) merge &= v[k]->strides[d] == istride[k] * inner;
-        if (!merge) break;
-        inner *= r.shape[d];
-      }
+// f(off[N]) for every outer index of L (inner == 1: one row each), in parallel.
+template <int N, class F>
+void for_rows(const DimLayout<N>& L, int64_t C, F f) {
+  int64_t grain = std::max<int64_t>(1, kSoftmaxGrain / std::max<int64_t>(C, 1));
+  parallel_for(L.nout, grain, [&](int64_t b, int64_t e) {
+    int64_t off[N];
+    for (int64_t o = b; o < e; ++o) {
+      L.outer_offsets(o, off);
+      f(off);
     }
-    // Outer dims: everything before `dim`, plus after-dims left over, merged where even.
-    for (int e = 0; e <= d; ++e) {
-      if (e == dim || r.shape[e] == 1) continue;
-      if (nouter > 0) {
-        bool merge = true;
-        for (int k = 0; k < N; ++k) merge &= ostride[k][nouter - 1] == v[k]->strides[e] * r.shape[e];
-        if (merge) {
-          oshape[nouter - 1] *= r.shape[e];
-          for (int k = 0; k < N; ++k) ostride[k][nouter - 1] = v[k]->strides[e];
-          continue;
-        }
-      }
-      oshape[nouter] = r.shape[e];
-      for (int k = 0; k < N; ++k) ostride[k][nouter] = v[k]->strides[e];
-      ++nouter;
-    }
-    for (int e = 0; e < nouter; ++e) nout *= oshape[e];
-    // Short contiguous rows, (R, C) with C <= kShortRow: vectorizing along a row would leave
-    // only scalar remainders, so walk it as C steps over R "columns" of stride C instead
-    // (the column kernel, 64 rows at a time).
-    bool short_rows = inner == 1 && nouter == 1 && C <= kShortRow;
-    for (int k = 0; k < N; ++k) short_rows &= cstride[k] == 1 && ostride[k][0] == C;
-    if (short_rows) {
-      inner = oshape[0];
-      for (int k = 0; k < N; ++k) istride[k] = C;
-      nouter = 0;
-      nout = 1;
-    }
-  }
+  });
+}
 
-  void outer_offsets(int64_t o, int64_t* off) const {
-    for (int k = 0; k < N; ++k) off[k] = 0;
-    for (int e = nouter - 1; e >= 0; --e) {
-      int64_t i = o % oshape[e];
-      o /= oshape[e];
-      for (int k = 0; k < N; ++k) off[k] += i * ostride[k][e];
+// f(off[N], width) for every (outer index, block of <= kColumnBlock inner positions).
+template <int N, class F>
+void for_column_blocks(const DimLayout<N>& L, int64_t C, F f) {
+  const int64_t nblk = (L.inner + kColumnBlock - 1) / kColumnBlock;
+  int64_t grain = std::max<int64_t>(1, kSoftmaxGrain / std::max<int64_t>(C * std::min(L.inner, kColumnBlock), 1));
+  parallel_for(L.nout * nblk, grain, [&](int64_t b, int64_t e) {
+    int64_t off[N];
+    for (int64_t u = b; u < e; ++u) {
+      int64_t o = u / nblk, j0 = (u % nblk) * kColumnBlock;
+      L.outer_offsets(o, off);
+      for (int k = 0; k < N; ++k) off[k] += j0 * L.istride[k];
+      f(off, std::min(kColumnBlock, L.inner - j0));
     }
-  }
-
-  // f(off[N]) for every outer index (inner == 1: one row each), in parallel.
-  template <class F>
-  void for_rows(int64_t C_, F f) const {
-    int64_t grain = std::max<int64_t>(1, kSoftmaxGrain / std::max<int64_t>(C_, 1));
-    parallel_for(nout, grain, [&](int64_t b, int64_t e) {
-      int64_t off[N];
-      for (int64_t o = b; o < e; ++o) {
-        outer_offsets(o, off);
-        f(off);
-      }
-    });
-  }
-
-  // f(off[N], width) for every (outer index, block of <= kColumnBlock inner positions).
-  template <class F>
-  void for_column_blocks(int64_t C_, F f) const {
-    const int64_t nblk = (inner + kColumnBlock - 1) / kColumnBlock;
-    int64_t grain = std::max<int64_t>(1, kSoftmaxGrain / std::max<int64_t>(C_ * std::min(inner, kColumnBlock), 1));
-    parallel_for(nout * nblk, grain, [&](int64_t b, int64_t e) {
-      int64_t off[N];
-      for (int64_t u = b; u < e; ++u) {
-        int64_t o = u / nblk, j0 = (u % nblk) * kColumnBlock;
-        outer_offsets(o, off);
-        for (int k = 0; k < N; ++k) off[k] += j0 * istride[k];
-        f(off, std::min(kColumnBlock, inner - j0));
-      }
-    });
-  }
-};
+  });
+}
 
 }  // namespace
 
@@ -219,21 +147,6 @@ EMBER_ISA_END
 
 namespace {
 
-void check_unary(const TensorView& x, const TensorView& out, const char* op) {
-  check_float(x, op, "input");
-  check_same_dtype(x, out, op);
-  check_same_shape(x, out, op);
-}
-void check_backward(const TensorView& g, const TensorView& saved, const TensorView& gx, const char* op,
-                    const char* saved_name) {
-  check_float(g, op, "grad_output");
-  EMBER_CHECK_TYPE(saved.dtype == g.dtype && gx.dtype == g.dtype, op, ": grad_output, ", saved_name,
-                   " and grad_input must share one dtype, got ", dtype_name(g.dtype), ", ", dtype_name(saved.dtype),
-                   ", ", dtype_name(gx.dtype));
-  check_same_shape(g, saved, op);
-  check_same_shape(g, gx, op);
-}
-
 template <class T, class Op>
 void run_unary(const TensorView& x, const TensorView& out, Op op) {
   StridedLoop<2> L({&x, &out});
@@ -256,38 +169,21 @@ void run_binary(const TensorView& a, const TensorView& b, const TensorView& out,
 
 template <class Op>
 void unary(const TensorView& x, const TensorView& out, const char* name) {
-  check_unary(x, out, name);
+  check_activation_args(x, out, name);
   EMBER_DISPATCH_FLOAT(x.dtype, name, run_unary<T>(x, out, Op{}));
 }
 template <class Op>
 void backward(const TensorView& g, const TensorView& saved, const TensorView& gx, const char* name,
               const char* saved_name) {
-  check_backward(g, saved, gx, name, saved_name);
+  check_activation_backward_args(g, saved, gx, name, saved_name);
   EMBER_DISPATCH_FLOAT(g.dtype, name, run_binary<T>(g, saved, gx, Op{}));
-}
-
-int check_dim(const TensorView& x, int64_t dim, const char* op) {
-  int nd = x.ndim == 0 ? 1 : x.ndim;
-  EMBER_CHECK_INDEX(dim >= -nd && dim < nd, op, ": dim ", dim, " is out of range for a ", x.ndim,
-                    "-D tensor (expected in [", -nd, ", ", nd - 1, "])");
-  return static_cast<int>(dim < 0 ? dim + nd : dim);
-}
-
-// A 0-d tensor is softmaxed as one element over a dim of size 1.
-TensorView as_1d(const TensorView& t) {
-  if (t.ndim > 0) return t;
-  TensorView v = t;
-  v.ndim = 1;
-  v.shape[0] = 1;
-  v.strides[0] = 1;
-  return v;
 }
 
 template <bool Log>
 void softmax_forward(const TensorView& x0, int64_t dim, const TensorView& out0, const char* name) {
-  check_unary(x0, out0, name);
+  check_activation_args(x0, out0, name);
   TensorView x = as_1d(x0), out = as_1d(out0);
-  int d = check_dim(x0, dim, name);
+  int d = softmax_dim(x0, dim, name);
   if (x.numel() == 0) return;
   DimLayout<2> L({&x, &out}, d);
   EMBER_DISPATCH_FLOAT(x.dtype, name, {
@@ -302,9 +198,9 @@ void softmax_forward(const TensorView& x0, int64_t dim, const TensorView& out0, 
 template <bool Log>
 void softmax_backward_impl(const TensorView& g0, const TensorView& y0, int64_t dim, const TensorView& gx0,
                            const char* name) {
-  check_backward(g0, y0, gx0, name, "output");
+  check_activation_backward_args(g0, y0, gx0, name, "output");
   TensorView g = as_1d(g0), y = as_1d(y0), gx = as_1d(gx0);
-  int d = check_dim(g0, dim, name);
+  int d = softmax_dim(g0, dim, name);
   if (g.numel() == 0) return;
   DimLayout<3> L({&g, &y, &gx}, d);
   EMBER_DISPATCH_FLOAT(g.dtype, name, {
@@ -327,12 +223,12 @@ void relu_backward(const TensorView& g, const TensorView& y, const TensorView& g
 }
 
 void leaky_relu(const TensorView& x, double negative_slope, const TensorView& out) {
-  check_unary(x, out, "leaky_relu");
+  check_activation_args(x, out, "leaky_relu");
   EMBER_DISPATCH_FLOAT(x.dtype, "leaky_relu", run_unary<T>(x, out, LeakyRelu<T>{static_cast<T>(negative_slope)}));
 }
 // saved: the input x
 void leaky_relu_backward(const TensorView& g, const TensorView& x, double negative_slope, const TensorView& gx) {
-  check_backward(g, x, gx, "leaky_relu_backward", "input");
+  check_activation_backward_args(g, x, gx, "leaky_relu_backward", "input");
   EMBER_DISPATCH_FLOAT(g.dtype, "leaky_relu_backward",
                        run_binary<T>(g, x, gx, LeakyReluBackward<T>{static_cast<T>(negative_slope)}));
 }

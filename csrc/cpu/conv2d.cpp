@@ -35,7 +35,9 @@
 #include "../ops.h"
 #include "conv2d_depthwise.h"
 #include "dispatch.h"
+#include "conv2d_winograd.h"
 #include "gemm.h"
+#include "workspace.h"
 
 namespace ember::cpu {
 
@@ -46,27 +48,6 @@ namespace ember::cpu {
 
 namespace {
 
-
-// A growable scratch buffer, 64-byte aligned; never shrinks.
-struct Workspace {
-  void* ptr = nullptr;
-  size_t cap = 0;
-  ~Workspace() { std::free(ptr); }
-  template <class T>
-  T* get(int64_t n) {
-    size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
-    if (bytes > cap) {
-      std::free(ptr);
-      cap = (bytes + 63) / 64 * 64;
-      ptr = std::aligned_alloc(64, cap);
-      if (!ptr) {
-        cap = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return static_cast<T*>(ptr);
-  }
-};
 
 thread_local Workspace tl_col;      // im2col / padded image, one image at a time
 thread_local Workspace tl_pad;      // padded image and wide rows of the wide algorithm
@@ -568,6 +549,10 @@ void backward_bias_impl(const TensorView& dyv, const TensorView& dbv) {
   });
 }
 
+WinogradShape winograd_shape(const Shape& s, const ConvGeometry& g) {
+  return {s.N, s.C, s.H, s.W, s.K, s.P, s.Q, g.pad_top, g.pad_left};
+}
+
 }  // namespace
 
 void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorView* bias, const TensorView& out,
@@ -581,6 +566,11 @@ void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorV
                 s.K, ",)");
   }
   if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_forward(x, weight, bias, out, g);
+  if (x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
+    winograd_forward(x.ptr<float>(), weight.ptr<float>(), bias ? bias->ptr<float>() : nullptr, out.ptr<float>(),
+                     winograd_shape(s, g));
+    return;
+  }
   EMBER_DISPATCH_FLOAT(x.dtype, op, forward_impl<T>(x, weight, bias, out, s, g));
 }
 
@@ -589,6 +579,10 @@ void conv2d_backward_data(const TensorView& grad_out, const TensorView& weight, 
   const char* op = "conv2d_backward_data";
   Shape s = check_conv(grad_x, weight, grad_out, g, op, "grad_out");
   if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_data(grad_out, weight, grad_x, g);
+  if (grad_x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
+    winograd_backward_data(grad_out.ptr<float>(), weight.ptr<float>(), grad_x.ptr<float>(), winograd_shape(s, g));
+    return;
+  }
   EMBER_DISPATCH_FLOAT(grad_x.dtype, op, backward_data_impl<T>(grad_out, weight, grad_x, s, g));
 }
 
@@ -597,6 +591,10 @@ void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, con
   const char* op = "conv2d_backward_weight";
   Shape s = check_conv(x, grad_weight, grad_out, g, op, "grad_out");
   if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_weight(x, grad_out, grad_weight, g);
+  if (x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
+    winograd_backward_weight(x.ptr<float>(), grad_out.ptr<float>(), grad_weight.ptr<float>(), winograd_shape(s, g));
+    return;
+  }
   EMBER_DISPATCH_FLOAT(x.dtype, op, backward_weight_impl<T>(x, grad_out, grad_weight, s, g));
 }
 

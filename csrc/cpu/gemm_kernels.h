@@ -344,6 +344,10 @@ void pack_a_tile(bool trans, const T* a, int64_t lda, int rows, int64_t kc, T* d
     pack_rows_transposed(a, lda, rows, MR, kc, dst);
     return;
   }
+  if (rows == MR) {  // a fixed-size copy per k compiles to a few vector moves
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * MR, a + k * lda, sizeof(T) * MR);
+    return;
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const T* src = a + k * lda;
     T* d = dst + k * MR;

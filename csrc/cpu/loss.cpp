@@ -8,8 +8,7 @@
 // sum and a division in Python without a device-to-host copy.
 #include <cmath>
 #include <limits>
-#include "../check.h"
-#include "../loss_checks.h"
+#include "../nn_checks.h"
 #include "../ops.h"
 #include "dispatch.h"
 #include "strided.h"
@@ -39,8 +38,7 @@ EMBER_INLINE double sigmoid_t(double x) {
 }
 
 // Rows of logits x (N, C, K): row (n, k) starts at n*xn + k*xk, steps xc; targets (N, K).
-struct Rows3 {
-  int64_t N, C, K, xn, xc, xk, tn, tk;
+struct Rows3 : ClassLayout {
   template <class F>
   void run(F f) const {
     int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(C, 1));
@@ -77,35 +75,6 @@ EMBER_ISA_END
 
 namespace {
 
-// Checks shared by cross_entropy and nll_loss; returns the (N, C, K) row layout.
-Rows3 class_layout(const TensorView& x, const TensorView& target, const TensorView* weight, const char* op,
-                   const char* xname) {
-  check_float(x, op, xname);
-  check_ndim(x, 3, op, xname);
-  check_dtype(target, DType::i64, op, "target");
-  check_ndim(target, 2, op, "target");
-  EMBER_CHECK(target.shape[0] == x.shape[0] && target.shape[1] == x.shape[2], op, ": target shape ",
-              target.shape_str(), " does not match ", xname, " shape ", x.shape_str(), " (expected (",
-              x.shape[0], ", ", x.shape[2], "))");
-  if (weight) {
-    check_same_dtype(x, *weight, op);
-    EMBER_CHECK(weight->ndim == 1 && weight->shape[0] == x.shape[1], op, ": weight must have shape (",
-                x.shape[1], ",), one per class, got ", weight->shape_str());
-  }
-  return Rows3{x.shape[0], x.shape[1], x.shape[2], x.strides[0], x.strides[1], x.strides[2],
-               target.strides[0], target.strides[1]};
-}
-
-void check_out(const TensorView& o, const TensorView& x, std::initializer_list<int64_t> shape, const char* op,
-               const char* name) {
-  check_same_dtype(x, o, op);
-  if (o.numel() > 0) check_contiguous(o, op, name);  // TensorView calls some empty arrays non-contiguous
-  bool ok = o.ndim == static_cast<int>(shape.size());
-  int i = 0;
-  for (int64_t s : shape) ok = ok && o.shape[i++] == s;
-  EMBER_CHECK(ok, op, ": ", name, " has shape ", o.shape_str(), ", expected ", shape.size(), "-D of the sizes given");
-}
-
 // Serial pass over the targets: every one is ignore_index or a class in [0, C) (checked
 // here, not in the parallel loop, so the error can be thrown); returns sum of w[target].
 template <class T>
@@ -115,9 +84,7 @@ T check_targets(const Rows3& R, const int64_t* tgt, const T* w, int64_t sw, int6
     for (int64_t k = 0; k < R.K; ++k) {
       int64_t t = tgt[n * R.tn + k * R.tk];
       if (t == ignore_index) continue;
-      EMBER_CHECK_INDEX(t >= 0 && t < R.C, op, ": target ", t, " is out of bounds for ", R.C,
-                        " classes (expected in [0, ", R.C - 1, "] or ignore_index=", ignore_index, "; at sample ", n,
-                        R.K > 1 ? str(", position ", k) : std::string(), ")");
+      if (t < 0 || t >= R.C) throw_target_out_of_bounds(R, t, n, k, ignore_index, op);
       total += w ? static_cast<double>(w[t * sw]) : 1.0;
     }
   return static_cast<T>(total);
@@ -141,18 +108,13 @@ void cross_entropy(const TensorView& logits, const TensorView& target, const Ten
                    int64_t ignore_index, double label_smoothing, const TensorView& loss, const TensorView& stats,
                    const TensorView& weight_sum) {
   const char* op = "cross_entropy";
-  Rows3 R = class_layout(logits, target, weight, op, "input");
-  EMBER_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, ": label_smoothing must be in [0, 1], got ",
-              label_smoothing);
-  check_out(loss, logits, {R.N, R.K}, op, "loss");
-  check_out(stats, logits, {R.N, R.K, 2}, op, "stats");
-  check_out(weight_sum, logits, {}, op, "weight_sum");
+  Rows3 R{check_cross_entropy_args(logits, target, weight, label_smoothing, loss, stats, weight_sum)};
   EMBER_DISPATCH_FLOAT(logits.dtype, op, {
     const T* w = weight ? weight->ptr<T>() : nullptr;
     const int64_t sw = weight ? weight->strides[0] : 0;
     const int64_t* tgt = target.ptr<int64_t>();
     *weight_sum.ptr<T>() = check_targets<T>(R, tgt, w, sw, ignore_index, op);
-    if (R.C == 0) EMBER_CHECK(R.N * R.K == 0, op, ": input has 0 classes");
+    check_has_classes(R, op);
     const T wsum = weight_total<T>(w, sw, R.C);
     EMBER_LOSS_ISA(cross_entropy_run<T>(R, logits.ptr<T>(), tgt, w, sw, wsum, ignore_index,
                                         static_cast<T>(label_smoothing), loss.ptr<T>(), stats.ptr<T>()));
@@ -165,13 +127,7 @@ void cross_entropy_backward(const TensorView& logits, const TensorView& target, 
                             const TensorView& stats, const TensorView& grad, int64_t ignore_index,
                             double label_smoothing, const TensorView& grad_input) {
   const char* op = "cross_entropy_backward";
-  Rows3 R = class_layout(logits, target, weight, op, "input");
-  check_out(stats, logits, {R.N, R.K, 2}, op, "stats");
-  check_same_dtype(logits, grad, op);
-  check_same_dtype(logits, grad_input, op);
-  EMBER_CHECK(grad.ndim == 2 && grad.shape[0] == R.N && grad.shape[1] == R.K, op, ": grad has shape ",
-              grad.shape_str(), ", expected (", R.N, ", ", R.K, ")");
-  check_same_shape(logits, grad_input, op);
+  Rows3 R{check_cross_entropy_backward_args(logits, target, weight, stats, grad, grad_input)};
   EMBER_DISPATCH_FLOAT(logits.dtype, op, {
     const T* w = weight ? weight->ptr<T>() : nullptr;
     const int64_t sw = weight ? weight->strides[0] : 0;
@@ -227,9 +183,7 @@ void cross_entropy_probs_backward(const TensorView& logits, const TensorView& ta
 void nll_loss(const TensorView& log_probs, const TensorView& target, const TensorView* weight, int64_t ignore_index,
               const TensorView& loss, const TensorView& weight_sum) {
   const char* op = "nll_loss";
-  Rows3 R = class_layout(log_probs, target, weight, op, "input");
-  check_out(loss, log_probs, {R.N, R.K}, op, "loss");
-  check_out(weight_sum, log_probs, {}, op, "weight_sum");
+  Rows3 R{check_nll_loss_args(log_probs, target, weight, loss, weight_sum)};
   EMBER_DISPATCH_FLOAT(log_probs.dtype, op, {
     const T* w = weight ? weight->ptr<T>() : nullptr;
     const int64_t sw = weight ? weight->strides[0] : 0;
@@ -250,10 +204,7 @@ void nll_loss(const TensorView& log_probs, const TensorView& target, const Tenso
 void nll_loss_backward(const TensorView& target, const TensorView* weight, const TensorView& grad,
                        int64_t ignore_index, const TensorView& grad_input) {
   const char* op = "nll_loss_backward";
-  Rows3 R = class_layout(grad_input, target, weight, op, "grad_input");
-  check_same_dtype(grad_input, grad, op);
-  EMBER_CHECK(grad.ndim == 2 && grad.shape[0] == R.N && grad.shape[1] == R.K, op, ": grad has shape ",
-              grad.shape_str(), ", expected (", R.N, ", ", R.K, ")");
+  Rows3 R{check_nll_loss_backward_args(target, weight, grad, grad_input)};
   EMBER_DISPATCH_FLOAT(grad_input.dtype, op, {
     const T* w = weight ? weight->ptr<T>() : nullptr;
     const int64_t sw = weight ? weight->strides[0] : 0;
@@ -273,11 +224,7 @@ void nll_loss_backward(const TensorView& target, const TensorView* weight, const
 // ---- mse_loss: input, target (*) any strides -> out (*) = (input - target)^2
 void mse_loss(const TensorView& input, const TensorView& target, const TensorView& out) {
   const char* op = "mse_loss";
-  check_float(input, op, "input");
-  check_same_dtype(input, target, op);
-  check_same_dtype(input, out, op);
-  check_same_shape(input, target, op);
-  check_same_shape(input, out, op);
+  check_elementwise_loss_args(op, input, {&target, &out});
   EMBER_DISPATCH_FLOAT(input.dtype, op, {
     StridedLoop<3> L({&input, &target, &out});
     EMBER_LOSS_ISA(mse_run<T>(L, input.ptr<T>(), target.ptr<T>(), out.ptr<T>()));
@@ -289,13 +236,7 @@ void mse_loss(const TensorView& input, const TensorView& target, const TensorVie
 void mse_loss_backward(const TensorView& input, const TensorView& target, const TensorView& grad, double scale,
                        const TensorView& grad_input) {
   const char* op = "mse_loss_backward";
-  check_float(input, op, "input");
-  check_same_dtype(input, target, op);
-  check_same_dtype(input, grad, op);
-  check_same_dtype(input, grad_input, op);
-  check_same_shape(input, target, op);
-  check_same_shape(input, grad, op);
-  check_same_shape(input, grad_input, op);
+  check_elementwise_loss_args(op, input, {&target, &grad, &grad_input});
   EMBER_DISPATCH_FLOAT(input.dtype, op, {
     StridedLoop<4> L({&input, &target, &grad, &grad_input});
     EMBER_LOSS_ISA(mse_backward_run<T>(L, input.ptr<T>(), target.ptr<T>(), grad.ptr<T>(), static_cast<T>(2 * scale),
@@ -309,11 +250,7 @@ void mse_loss_backward(const TensorView& input, const TensorView& target, const 
 void binary_cross_entropy_with_logits(const TensorView& input, const TensorView& target, const TensorView& weight,
                                       const TensorView& pos_weight, const TensorView& out) {
   const char* op = "binary_cross_entropy_with_logits";
-  check_float(input, op, "input");
-  for (const TensorView* t : {&target, &weight, &pos_weight, &out}) {
-    check_same_dtype(input, *t, op);
-    check_same_shape(input, *t, op);
-  }
+  check_elementwise_loss_args(op, input, {&target, &weight, &pos_weight, &out});
   EMBER_DISPATCH_FLOAT(input.dtype, op, {
     StridedLoop<5> L({&input, &target, &weight, &pos_weight, &out});
     EMBER_LOSS_ISA(bce_run<T>(L, input.ptr<T>(), target.ptr<T>(), weight.ptr<T>(), pos_weight.ptr<T>(), out.ptr<T>()));
@@ -327,15 +264,8 @@ void binary_cross_entropy_with_logits_backward(const TensorView& input, const Te
                                                const TensorView& grad, double scale, const TensorView& grad_input,
                                                const TensorView* grad_target) {
   const char* op = "binary_cross_entropy_with_logits_backward";
-  check_float(input, op, "input");
-  for (const TensorView* t : {&target, &weight, &pos_weight, &grad, &grad_input}) {
-    check_same_dtype(input, *t, op);
-    check_same_shape(input, *t, op);
-  }
-  if (grad_target) {
-    check_same_dtype(input, *grad_target, op);
-    check_same_shape(input, *grad_target, op);
-  }
+  check_elementwise_loss_args(op, input, {&target, &weight, &pos_weight, &grad, &grad_input});
+  if (grad_target) check_elementwise_loss_args(op, input, {grad_target});
   const TensorView& gt = grad_target ? *grad_target : grad_input;  // a placeholder layout when absent
   EMBER_DISPATCH_FLOAT(input.dtype, op, {
     StridedLoop<7> L({&input, &target, &weight, &pos_weight, &grad, &grad_input, &gt});

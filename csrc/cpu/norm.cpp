@@ -14,7 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <vector>
-#include "../check.h"
+#include "../nn_checks.h"
 #include "../ops.h"
 #include "dispatch.h"
 #include "strided.h"
@@ -55,21 +55,6 @@ T* workspace(int64_t n, int slot) {
 #include "isa_instantiate.h"
 
 namespace {
-
-bool present(const TensorView& t) { return t.data != nullptr || t.ndim > 0; }
-
-void check_channel_vec(const TensorView& t, const TensorView& x, const char* op, const char* name) {
-  EMBER_CHECK(t.ndim == 1 && t.shape[0] == x.shape[1], op, ": ", name, " must have shape (", x.shape[1],
-              ",) (one value per channel), got ", t.shape_str());
-  check_same_dtype(x, t, op);
-  check_contiguous(t, op, name);
-}
-
-void check_x3(const TensorView& x, const char* op, const char* name) {
-  EMBER_CHECK(x.ndim == 3, op, ": ", name, " must be viewed as (N, C, S), got shape ", x.shape_str());
-  check_float(x, op, name);
-  check_contiguous(x, op, name);
-}
 
 #define EMBER_BN_DISPATCH(fn, ...)                                      \
   switch (isa()) {                                                      \
@@ -177,25 +162,8 @@ void batch_norm_forward(const TensorView& x, const TensorView& weight, const Ten
                         const TensorView& save_mean, const TensorView& save_invstd, bool training, double momentum,
                         double eps) {
   const char* op = "batch_norm";
-  check_x3(x, op, "input");
-  check_x3(out, op, "out");
-  check_same_shape(x, out, op);
-  check_same_dtype(x, out, op);
-  if (present(weight)) check_channel_vec(weight, x, op, "weight");
-  if (present(bias)) check_channel_vec(bias, x, op, "bias");
-  EMBER_CHECK(present(running_mean) == present(running_var), op,
-              ": running_mean and running_var must both be given or both be None");
-  if (present(running_mean)) {
-    check_channel_vec(running_mean, x, op, "running_mean");
-    check_channel_vec(running_var, x, op, "running_var");
-  }
-  check_channel_vec(save_mean, x, op, "save_mean");
-  check_channel_vec(save_invstd, x, op, "save_invstd");
-  EMBER_CHECK(training || present(running_mean), op, ": running_mean and running_var are required when training=False");
-  EMBER_CHECK(!(eps < 0) && std::isfinite(eps), op, ": eps must be a finite non-negative number, got ", eps);
-  EMBER_CHECK(std::isfinite(momentum), op, ": momentum must be finite, got ", momentum);
-  EMBER_CHECK(!training || x.shape[0] * x.shape[2] != 1, op,
-              ": Expected more than 1 value per channel when training, got input of shape (N, C, S) = ", x.shape_str());
+  check_batch_norm_forward_args(x, weight, bias, running_mean, running_var, out, save_mean, save_invstd, training,
+                                momentum, eps);
   EMBER_DISPATCH_FLOAT(x.dtype, op,
                        forward_impl<T>(x, weight, bias, running_mean, running_var, out, save_mean, save_invstd,
                                        training, momentum, eps));
@@ -205,20 +173,7 @@ void batch_norm_backward(const TensorView& grad_out, const TensorView& x, const 
                          const TensorView& save_invstd, const TensorView& weight, bool training,
                          const TensorView& grad_input, const TensorView& grad_weight, const TensorView& grad_bias) {
   const char* op = "batch_norm_backward";
-  check_x3(x, op, "input");
-  check_x3(grad_out, op, "grad_output");
-  check_same_shape(x, grad_out, op);
-  check_same_dtype(x, grad_out, op);
-  check_channel_vec(save_mean, x, op, "save_mean");
-  check_channel_vec(save_invstd, x, op, "save_invstd");
-  if (present(weight)) check_channel_vec(weight, x, op, "weight");
-  if (present(grad_input)) {
-    check_x3(grad_input, op, "grad_input");
-    check_same_shape(x, grad_input, op);
-    check_same_dtype(x, grad_input, op);
-  }
-  if (present(grad_weight)) check_channel_vec(grad_weight, x, op, "grad_weight");
-  if (present(grad_bias)) check_channel_vec(grad_bias, x, op, "grad_bias");
+  check_batch_norm_backward_args(grad_out, x, save_mean, save_invstd, weight, grad_input, grad_weight, grad_bias);
   EMBER_DISPATCH_FLOAT(x.dtype, op,
                        backward_impl<T>(grad_out, x, save_mean, save_invstd, weight, training, grad_input,
                                         grad_weight, grad_bias));

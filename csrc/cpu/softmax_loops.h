@@ -148,13 +148,13 @@ template <class T, bool Log>
 void softmax_forward_run(const DimLayout<2>& L, const T* x, T* y) {
   const int64_t C = L.C;
   if (L.inner == 1) {
-    L.for_rows(C, [&](const int64_t* off) {
+    for_rows(L, C, [&](const int64_t* off) {
       softmax_row<T, Log>(x + off[0], L.cstride[0], y + off[1], L.cstride[1], C);
     });
     return;
   }
   const bool unit = L.istride[0] == 1 && L.istride[1] == 1;
-  L.for_column_blocks(C, [&](const int64_t* off, int64_t w) {
+  for_column_blocks(L, C, [&](const int64_t* off, int64_t w) {
     if (unit)
       softmax_columns<T, Log, true>(x + off[0], L.cstride[0], 1, y + off[1], L.cstride[1], 1, C, w);
     else
@@ -167,13 +167,13 @@ template <class T, bool Log>
 void softmax_backward_run(const DimLayout<3>& L, const T* g, const T* y, T* gx) {
   const int64_t C = L.C;
   if (L.inner == 1) {
-    L.for_rows(C, [&](const int64_t* off) {
+    for_rows(L, C, [&](const int64_t* off) {
       softmax_backward_row<T, Log>(g + off[0], L.cstride[0], y + off[1], L.cstride[1], gx + off[2], L.cstride[2], C);
     });
     return;
   }
   const bool unit = L.istride[0] == 1 && L.istride[1] == 1 && L.istride[2] == 1;
-  L.for_column_blocks(C, [&](const int64_t* off, int64_t w) {
+  for_column_blocks(L, C, [&](const int64_t* off, int64_t w) {
     if (unit)
       softmax_backward_columns<T, Log, true>(g + off[0], L.cstride[0], 1, y + off[1], L.cstride[1], 1, gx + off[2],
                                              L.cstride[2], 1, C, w);

@@ -1,12 +1,11 @@
 // Elementwise kernels on the GPU: the same ops, names and checks as cpu/elementwise.cpp.
-// Operands share one shape (Python broadcasts with stride-0 views); the layout is
-// coalesced on the host (strided_layout.h). All-contiguous operands take a flat
-// grid-stride loop; anything else maps each linear index to per-operand offsets.
+// Operands share one shape (Python broadcasts with stride-0 views); the launch helpers
+// (contiguous with 128-bit accesses, or strided) are in elementwise.cuh.
 #include <cmath>
 #include "../ops.h"
 #include "../op_checks.h"
-#include "../strided_layout.h"
 #include "common.cuh"
+#include "elementwise.cuh"
 
 namespace ember::cuda {
 namespace {
@@ -33,68 +32,10 @@ template <class T> struct PowScalar { T p; __device__ T operator()(T a) const { 
 template <class T> struct Square { __device__ T operator()(T a) const { return a * a; } };
 template <class From, class To> struct Cast { __device__ To operator()(From a) const { return static_cast<To>(a); } };
 
-// Linear index i -> element offset of operand k.
-template <int N>
-__device__ __forceinline__ int64_t offset_of(const StridedLayout<N>& L, int k, int64_t i) {
-  int64_t off = 0;
-  for (int d = L.ndim - 1; d >= 0; --d) {
-    const int64_t s = L.shape[d];
-    off += (i % s) * L.strides[k][d];
-    i /= s;
-  }
-  return off;
-}
-
-template <class Op, class T, class R>
-__global__ void binary_contiguous(const T* __restrict__ a, const T* __restrict__ b, R* __restrict__ o, int64_t n, Op op) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    o[i] = op(a[i], b[i]);
-}
-
-template <class Op, class T, class R>
-__global__ void binary_strided(StridedLayout<3> L, const T* a, const T* b, R* o, Op op) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < L.numel; i += int64_t(gridDim.x) * blockDim.x)
-    o[offset_of(L, 2, i)] = op(a[offset_of(L, 0, i)], b[offset_of(L, 1, i)]);
-}
-
-template <class Op, class T, class R>
-__global__ void unary_contiguous(const T* __restrict__ a, R* __restrict__ o, int64_t n, Op op) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    o[i] = op(a[i]);
-}
-
-template <class Op, class T, class R>
-__global__ void unary_strided(StridedLayout<2> L, const T* a, R* o, Op op) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < L.numel; i += int64_t(gridDim.x) * blockDim.x)
-    o[offset_of(L, 1, i)] = op(a[offset_of(L, 0, i)]);
-}
-
 template <class T>
 __global__ void where_strided(StridedLayout<4> L, const bool* c, const T* a, const T* b, T* o) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < L.numel; i += int64_t(gridDim.x) * blockDim.x)
     o[offset_of(L, 3, i)] = c[offset_of(L, 0, i)] ? a[offset_of(L, 1, i)] : b[offset_of(L, 2, i)];
-}
-
-template <class Op, class T, class R>
-void run_binary(const TensorView& a, const TensorView& b, const TensorView& out, Op op, const char* name) {
-  StridedLayout<3> L({&a, &b, &out});
-  if (L.numel == 0) return;
-  if (L.contiguous())
-    binary_contiguous<<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(a.ptr<T>(), b.ptr<T>(), out.ptr<R>(), L.numel, op);
-  else
-    binary_strided<<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, a.ptr<T>(), b.ptr<T>(), out.ptr<R>(), op);
-  EMBER_CUDA_LAUNCH_CHECK(name);
-}
-
-template <class Op, class T, class R>
-void run_unary(const TensorView& a, const TensorView& out, Op op, const char* name) {
-  StridedLayout<2> L({&a, &out});
-  if (L.numel == 0) return;
-  if (L.contiguous())
-    unary_contiguous<<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(a.ptr<T>(), out.ptr<R>(), L.numel, op);
-  else
-    unary_strided<<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, a.ptr<T>(), out.ptr<R>(), op);
-  EMBER_CUDA_LAUNCH_CHECK(name);
 }
 
 template <class Op>

@@ -1,17 +1,21 @@
 // GEMM on the GPU: out (B,M,N) = alpha * op(a) @ op(b) + beta * out, the same contract
-// as cpu/gemm.cpp. Shared-memory tiles of 64x64 with a 4x4 register block per thread
-// (256 threads); transposes are handled by how tiles are loaded, never materialized.
-// (The numbered faster variants — 128-bit loads, double buffering, warp tiling — are the
-// CUDA issue's work; this kernel is the correct baseline they are checked against.)
+// as cpu/gemm.cpp. Transposes are handled by how tiles are loaded, never materialized.
+// float32 runs the warp-tiled kernel of sgemm.cuh (variant 7 of bench/cuda_sgemm, where
+// the steps that lead to it are timed against cuBLAS); float64 runs the plain tiled
+// kernel below: 64x64 tiles, a 4x4 register block per thread, 256 threads.
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include "../ops.h"
 #include "common.cuh"
+#include "sgemm.cuh"
 
 namespace ember::cuda {
 namespace {
 
 constexpr int kTile = 64, kK = 16, kReg = 4;
 
+// The float64 kernel: As[k][m] = op(A)[m0+m][k0+k], Bs[k][n] = op(B)[k0+k][n0+n].
 template <class T>
 __global__ void gemm_tiled(const T* __restrict__ A, const T* __restrict__ Bm, T* __restrict__ C, int64_t M, int64_t N,
                            int64_t K, int64_t lda, int64_t ldb, int64_t ldc, int64_t sa, int64_t sb, int64_t sc,
@@ -61,31 +65,69 @@ __global__ void gemm_tiled(const T* __restrict__ A, const T* __restrict__ Bm, T*
 
 }  // namespace
 
+// The argument checks are cpu/gemm.cpp's, word for word, so both backends fail alike.
 void matmul(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_a, bool trans_b, double alpha,
             double beta) {
   const char* op = "matmul";
+  check_float(a, op, "a");
   check_same_dtype(a, b, op);
   check_same_dtype(a, out, op);
-  check_float(a, op, "a");
-  EMBER_CHECK(a.ndim == 3 && b.ndim == 3 && out.ndim == 3, op, ": CUDA matmul takes 3-D (batch, rows, cols) views");
-  const int64_t M = trans_a ? a.shape[2] : a.shape[1], K = trans_a ? a.shape[1] : a.shape[2];
-  const int64_t Kb = trans_b ? b.shape[2] : b.shape[1], N = trans_b ? b.shape[1] : b.shape[2];
-  EMBER_CHECK(K == Kb, op, ": inner dimensions differ, ", a.shape_str(), " @ ", b.shape_str());
-  EMBER_CHECK(out.shape[1] == M && out.shape[2] == N, op, ": out shape ", out.shape_str(), " expected (", M, ", ", N, ")");
+  EMBER_CHECK(a.ndim == b.ndim && a.ndim == out.ndim && (a.ndim == 2 || a.ndim == 3), op,
+              ": a, b and out must all be 2-D or all 3-D, got ", a.shape_str(), ", ", b.shape_str(), ", ",
+              out.shape_str());
+  const int o = a.ndim - 2;  // 2-D operands are a batch of one
+  const int64_t M = trans_a ? a.shape[o + 1] : a.shape[o], K = trans_a ? a.shape[o] : a.shape[o + 1];
+  const int64_t Kb = trans_b ? b.shape[o + 1] : b.shape[o], N = trans_b ? b.shape[o] : b.shape[o + 1];
+  EMBER_CHECK(K == Kb, op, ": inner dimensions differ, ", a.shape_str(), (trans_a ? "^T" : ""), " @ ",
+              b.shape_str(), (trans_b ? "^T" : ""));
+  EMBER_CHECK(out.shape[o] == M && out.shape[o + 1] == N, op, ": out shape ", out.shape_str(), " expected (",
+              M, ", ", N, ")");
   for (const TensorView* t : {&a, &b, &out})
-    EMBER_CHECK(t->strides[2] == 1 || t->shape[2] <= 1, op, ": the last dim of every operand must be contiguous");
-  const int64_t batch = out.shape[0];
-  EMBER_CHECK(batch <= 65535, op, ": at most 65535 batches on CUDA");
+    EMBER_CHECK(t->strides[o + 1] == 1 || t->shape[o + 1] <= 1 || t->numel() == 0, op,
+                ": the last dim of every operand must be contiguous (stride 1), got shape ", t->shape_str());
+  const int64_t batch = o ? out.shape[0] : 1;
+  if (o) {
+    EMBER_CHECK((a.shape[0] == batch || a.strides[0] == 0) && (b.shape[0] == batch || b.strides[0] == 0), op,
+                ": batch sizes differ, ", a.shape_str(), ", ", b.shape_str(), " -> ", out.shape_str());
+    EMBER_CHECK(out.strides[0] != 0 || batch <= 1 || M * N == 0, op, ": out must not broadcast over the batch");
+  }
+  EMBER_CHECK(batch <= 65535, op, ": at most 65535 batches on CUDA (the grid's z dimension)");
   if (batch == 0 || M == 0 || N == 0) return;
-  auto ld = [](const TensorView& t) { return std::max<int64_t>(t.strides[1], t.shape[2]); };
+  // Row stride; a matrix with one column may report any stride there.
+  auto ld = [o](const TensorView& t) {
+    return t.shape[o + 1] <= 1 ? std::max<int64_t>(t.strides[o], 1) : t.strides[o];
+  };
+  const int64_t sa = o ? a.strides[0] : 0, sb = o ? b.strides[0] : 0, sc = o ? out.strides[0] : 0;
+  const int64_t Kr = alpha == 0 ? 0 : K;  // alpha 0 leaves A and B unread (an inf there must not give NaN)
+  if (a.dtype == DType::f32) {
+    EMBER_CHECK(K <= INT_MAX - sgemm::kBK, op, ": K = ", K, " is too large for the CUDA kernel");
+    EMBER_CHECK((M + sgemm::kBM - 1) / sgemm::kBM <= 65535, op, ": M = ", M, " is too large for the CUDA kernel");
+    sgemm::Params P;
+    P.a = a.ptr<float>(), P.b = b.ptr<float>(), P.c = out.ptr<float>();
+    P.M = M, P.N = N, P.K = Kr, P.lda = ld(a), P.ldb = ld(b), P.ldc = ld(out);
+    P.batch_a = sa, P.batch_b = sb, P.batch_c = sc;
+    P.alpha = static_cast<float>(alpha), P.beta = static_cast<float>(beta);
+    // 128-bit loads and stores need every row of every batch on a 16-byte boundary
+    auto aligned = [](const void* p, int64_t ld, int64_t batch_stride) {
+      return reinterpret_cast<uintptr_t>(p) % 16 == 0 && ld % 4 == 0 && batch_stride % 4 == 0;
+    };
+    P.vec_a = aligned(P.a, P.lda, sa), P.vec_b = aligned(P.b, P.ldb, sb), P.vec_c = aligned(P.c, P.ldc, P.batch_c);
+    const dim3 grid(static_cast<unsigned>((N + sgemm::kBN - 1) / sgemm::kBN),
+                    static_cast<unsigned>((M + sgemm::kBM - 1) / sgemm::kBM), static_cast<unsigned>(batch));
+    cudaStream_t s = current_stream();
+    if (!trans_a && !trans_b) sgemm::sgemm_warp_tiled<false, false><<<grid, sgemm::kThreads, 0, s>>>(P);
+    else if (!trans_a) sgemm::sgemm_warp_tiled<false, true><<<grid, sgemm::kThreads, 0, s>>>(P);
+    else if (!trans_b) sgemm::sgemm_warp_tiled<true, false><<<grid, sgemm::kThreads, 0, s>>>(P);
+    else sgemm::sgemm_warp_tiled<true, true><<<grid, sgemm::kThreads, 0, s>>>(P);
+    EMBER_CUDA_LAUNCH_CHECK(op);
+    return;
+  }
+  EMBER_CHECK((M + kTile - 1) / kTile <= 65535, op, ": M = ", M, " is too large for the CUDA kernel");
   dim3 grid(static_cast<unsigned>((N + kTile - 1) / kTile), static_cast<unsigned>((M + kTile - 1) / kTile),
             static_cast<unsigned>(batch));
-  EMBER_DISPATCH_FLOAT(a.dtype, op, {
-    gemm_tiled<T><<<grid, 256, 0, current_stream()>>>(a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), M, N, K, ld(a), ld(b),
-                                                       ld(out), a.shape[0] == 1 ? 0 : a.strides[0],
-                                                       b.shape[0] == 1 ? 0 : b.strides[0], out.strides[0], trans_a,
-                                                       trans_b, static_cast<T>(alpha), static_cast<T>(beta));
-  });
+  gemm_tiled<double><<<grid, 256, 0, current_stream()>>>(a.ptr<double>(), b.ptr<double>(), out.ptr<double>(), M, N,
+                                                         Kr, ld(a), ld(b), ld(out), sa, sb, sc, trans_a,
+                                                         trans_b, alpha, beta);
   EMBER_CUDA_LAUNCH_CHECK(op);
 }
 

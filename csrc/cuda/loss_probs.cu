@@ -5,7 +5,7 @@
 // (N, C, d...) inputs), so reads coalesce across rows only for K > 1; simple, not tuned.
 #include <cmath>
 #include <cstdint>
-#include "../loss_checks.h"
+#include "../nn_checks.h"
 #include "../ops.h"
 #include "common.cuh"
 

@@ -26,3 +26,14 @@ def get_device_name(device=0):
 
 def synchronize():
     _backend.kernels("cuda").synchronize()
+
+
+def manual_seed(seed):
+    """As torch.cuda.manual_seed: ember has one generator for both devices (CUDA tensors
+    draw on the host and copy; dropout's Philox stream is keyed by the same seed), so
+    this seeds it, like ember.manual_seed, and works without a GPU."""
+    from .tensor import manual_seed as seed_all
+    return seed_all(seed)
+
+
+manual_seed_all = manual_seed

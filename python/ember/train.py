@@ -199,6 +199,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
     if device is not None:
         model.to(device)
+        optimizer._state_to_param_devices()  # a resumed optimizer's state was loaded beside the CPU model
     history = {k: list(history.get(k, [])) for k in _KEYS} if history else {k: [] for k in _KEYS}
     per_batch = isinstance(scheduler, OneCycleLR)
     state = FitState(model, optimizer, scheduler, history)

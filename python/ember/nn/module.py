@@ -11,6 +11,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..tensor import Tensor
+from .. import _backend
 from .. import dtypes as D
 
 
@@ -277,11 +278,13 @@ class Module:
 
     def to(self, *args, device=None, dtype=None):
         """Move/cast parameters and buffers in place (floating ones only change dtype)."""
-        for a in args:
-            if isinstance(a, str):
+        for a in args:  # as Tensor.to: a device name, else a dtype (ember.float64 or "float64")
+            if isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda"):
                 device = a
             else:
                 dtype = a
+        if device is not None:
+            device = _backend.device(device)  # "cuda:0" -> "cuda", and a clear error without a GPU
         if dtype is not None:
             dtype = D.as_dtype(dtype)
             if not dtype.is_floating_point:

@@ -96,6 +96,14 @@ class Optimizer:
     def _validate_group(self, group):
         pass
 
+    def _state_to_param_devices(self):
+        """Move state tensors to their parameter's device: after model.to(device) moved the
+        parameters of an optimizer that already has state (resumed, or stepped before)."""
+        for p, s in self.state.items():
+            for name, v in s.items():
+                if isinstance(v, Tensor) and v.device != p.device:
+                    s[name] = v.detach().to(device=p.device)
+
     def zero_grad(self, set_to_none=True):
         for g in self.param_groups:
             for p in g["params"]:

@@ -1,0 +1,21 @@
+// Winograd F(4x4, 3x3) convolution (conv2d_winograd.cpp): the algorithm conv2d.cpp picks
+// for 3x3, stride-1, undilated, ungrouped float32 convolutions with enough channels.
+#pragma once
+#include <cstdint>
+#include "../ops.h"
+
+namespace ember::cpu {
+
+// x (N,C,H,W), weight (K,C,3,3), out (N,K,P,Q); pad_top/pad_left place the image.
+struct WinogradShape {
+  int64_t N, C, H, W, K, P, Q, pad_top, pad_left;
+};
+
+// Whether Winograd is the faster algorithm for this float32 conv (measured; see the .cpp).
+bool winograd_applies(int64_t C, int64_t K, int64_t R, int64_t S, const ConvGeometry& g);
+
+void winograd_forward(const float* x, const float* w, const float* bias, float* y, const WinogradShape& s);
+void winograd_backward_data(const float* dy, const float* w, float* dx, const WinogradShape& s);
+void winograd_backward_weight(const float* x, const float* dy, float* dw, const WinogradShape& s);
+
+}  // namespace ember::cpu
