@@ -58,6 +58,18 @@ def test_tails_exact_values(isa, device):
     assert gt[3] < 0 and ulp_error(gt[3], ref.gelu(np.float32(-10.0), "tanh")) <= 4
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_tail_and_clamp_points(approximate, isa, device):
+    # The erf form's rational erfcx(|x|/sqrt 2) is clamped at |x| = 15 and its exp(-x^2/2)
+    # at x^2/2 = 150; results below 2^-126 (x < -13.2) are denormals, rounded once.
+    x = np.concatenate([np.linspace(-14.6, -3, 100_001), np.linspace(14, 16, 1001),
+                        [-15.0, 15.0, -14.999, 14.999, -17.3, 17.3, 1e20, -1e20, 3e38, -3e38]]).astype(np.float32)
+    y = F.gelu(device_tensor(x, device), approximate=approximate).numpy(force=True)
+    err = ulp_error(y, ref.gelu(x, approximate))
+    worst = int(np.argmax(err))
+    assert err[worst] <= 5.0, f"{err[worst]:.2f} ulp at x={x[worst]!r}"
+
+
 def test_relu_leaky_exact(isa, device):
     x = dense_grid(-5, 5, 10_001)
     np.testing.assert_array_equal(F.relu(device_tensor(x, device)).numpy(force=True), ref.relu(x).astype(np.float32))
