@@ -238,6 +238,28 @@ def test_softmax_nan_rows(isa, device):
 
 
 @pytest.mark.parametrize("log", [False, True])
+def test_softmax_far_apart_rows(log, isa, device):
+    # (C, inner) with C rows spanning > 1 MB: the two-pass online max + sum (chunks of 8
+    # rows), odd inner sizes (blocks of 256 plus a tail), and special columns: all -inf and
+    # a NaN -> NaN, +inf -> NaN, -inf in the first chunks then finite -> finite.
+    fn, reference = (F.log_softmax, ref.log_softmax) if log else (F.softmax, ref.softmax)
+    x = (np.random.default_rng(8).standard_normal((300, 1037)) * 4).astype(np.float32)
+    x[:, 3] = -np.inf
+    x[:, 5] = -np.inf
+    x[20:, 5] = np.linspace(-3, 3, 280)
+    x[150, 7] = np.nan
+    x[9, 600] = np.inf
+    x[:17, 1036] = -np.inf
+    y = fn(device_tensor(x, device), 0).numpy(force=True)
+    assert np.isnan(y[:, [3, 7, 600]]).all()
+    keep = np.ones(1037, bool)
+    keep[[3, 7, 600]] = False
+    assert_close(y[:, keep], reference(x[:, keep], 0), n_reduce=300, scale=4 if log else 1)
+    yt = fn(device_tensor(x.T.copy(), device, lambda a: a.T), 0).numpy(force=True)  # the same, non-contiguous
+    np.testing.assert_array_equal(yt, y)
+
+
+@pytest.mark.parametrize("log", [False, True])
 def test_softmax_backward_kernel(log, isa, device):
     K = ember._backend.kernels(device)
     rng = np.random.default_rng(6)
