@@ -253,8 +253,12 @@ def test_softmax_far_apart_rows(log, isa, device):
     y = fn(device_tensor(x, device), 0).numpy(force=True)
     assert np.isnan(y[:, [3, 7, 600]]).all()
     keep = np.ones(1037, bool)
-    keep[[3, 7, 600]] = False
+    keep[[3, 5, 7, 600, 1036]] = False
     assert_close(y[:, keep], reference(x[:, keep], 0), n_reduce=300, scale=4 if log else 1)
+    for col, first in ((5, 20), (1036, 17)):  # exp(-inf) = 0 (log: -inf) in the first rows
+        expected = reference(x[:, col], 0)
+        np.testing.assert_array_equal(y[:first, col], expected[:first])
+        np.testing.assert_allclose(y[first:, col], expected[first:], rtol=1e-5)
     yt = fn(device_tensor(x.T.copy(), device, lambda a: a.T), 0).numpy(force=True)  # the same, non-contiguous
     np.testing.assert_array_equal(yt, y)
 
