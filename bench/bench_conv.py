@@ -23,6 +23,11 @@ CONV_SHAPES = [  # (N, C, H, W, K), 3x3, padding 1, stride 1
     (32, 64, 32, 32, 64),
 ]
 
+DEPTHWISE_SHAPES = [  # (N, C, H, W, stride), 3x3, padding 1, groups = C
+    (64, 32, 56, 56, 1),
+    (64, 128, 28, 28, 2),
+]
+
 
 def median_time(fn, repeat, warmup=2):
     for _ in range(warmup):
@@ -69,6 +74,42 @@ def conv_cases(shapes):
         label = f"({N},{C},{H},{W},{K})"
         cases.append(("conv2d fwd", label, e_fwd, t_fwd, None, flops))
         cases.append(("conv2d fwd+bwd", label, e_fb, t_fb, None, 3 * flops))
+    return cases
+
+
+def depthwise_cases(shapes):
+    import torch
+    rng = np.random.default_rng(2)
+    cases = []
+    for N, C, H, W, st in shapes:
+        P, Q = (H - 1) // st + 1, (W - 1) // st + 1
+        x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+        w = (rng.standard_normal((C, 1, 3, 3)) / 3).astype(np.float32)
+        dy = rng.standard_normal((N, C, P, Q)).astype(np.float32)
+        ex, ew = (ember.tensor(a, requires_grad=True) for a in (x, w))
+        tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
+        edy, tdy = ember.tensor(dy), torch.tensor(dy)
+        flops = 2 * N * C * P * Q * 9
+
+        def e_fwd(ex=ex, ew=ew, st=st, C=C):
+            with ember.no_grad():
+                F.conv2d(ex, ew, None, stride=st, padding=1, groups=C)
+
+        def t_fwd(tx=tx, tw=tw, st=st, C=C):
+            with torch.no_grad():
+                torch.nn.functional.conv2d(tx, tw, None, stride=st, padding=1, groups=C)
+
+        def e_fb(ex=ex, ew=ew, edy=edy, st=st, C=C):
+            ex.grad = ew.grad = None
+            F.conv2d(ex, ew, None, stride=st, padding=1, groups=C).backward(edy)
+
+        def t_fb(tx=tx, tw=tw, tdy=tdy, st=st, C=C):
+            tx.grad = tw.grad = None
+            torch.nn.functional.conv2d(tx, tw, None, stride=st, padding=1, groups=C).backward(tdy)
+
+        label = f"({N},{C},{H},{W}) s{st}"
+        cases.append(("conv2d depthwise fwd", label, e_fwd, t_fwd, None, flops))
+        cases.append(("conv2d depthwise fwd+bwd", label, e_fb, t_fb, None, 3 * flops))
     return cases
 
 
@@ -122,14 +163,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="repeat the whole table; report the median per row")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=0, help="timed calls per measurement (default 10, quick 5)")
-    ap.add_argument("--only", choices=["conv", "pool"], help="run one half of the table")
+    ap.add_argument("--only", choices=["conv", "depthwise", "pool"], help="run one part of the table")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     import torch
     torch.set_num_threads(args.threads)
     ember.set_num_threads(args.threads)
     shapes = CONV_SHAPES[:1] if args.quick else CONV_SHAPES
-    cases = (conv_cases(shapes) if args.only != "pool" else []) + (pool_cases(args.quick) if args.only != "conv" else [])
+    dw_shapes = DEPTHWISE_SHAPES[:1] if args.quick else DEPTHWISE_SHAPES
+    cases = ((conv_cases(shapes) if args.only in (None, "conv") else [])
+             + (depthwise_cases(dw_shapes) if args.only in (None, "depthwise") else [])
+             + (pool_cases(args.quick) if args.only in (None, "pool") else []))
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
           f"ember {ember.get_num_threads()} threads ({ember.cpu_isa()}), torch {torch.__version__} "
           f"{torch.get_num_threads()} threads, numpy {np.__version__}, {args.rounds} rounds")

@@ -279,6 +279,11 @@ using CrossEntropyFn = void (*)(const TensorView&, const TensorView&, const Tens
                                 const TensorView&, const TensorView&, const TensorView&);
 using CrossEntropyBackwardFn = void (*)(const TensorView&, const TensorView&, const TensorView*, const TensorView&,
                                         const TensorView&, int64_t, double, const TensorView&);
+using CrossEntropyProbsFn = void (*)(const TensorView&, const TensorView&, const TensorView*, double,
+                                     const TensorView&, const TensorView&);
+using CrossEntropyProbsBackwardFn = void (*)(const TensorView&, const TensorView&, const TensorView*,
+                                             const TensorView&, const TensorView&, double, const TensorView&,
+                                             const TensorView*);
 using NllLossFn = void (*)(const TensorView&, const TensorView&, const TensorView*, int64_t, const TensorView&,
                            const TensorView&);
 using NllLossBackwardFn = void (*)(const TensorView&, const TensorView*, const TensorView&, int64_t,
@@ -290,6 +295,7 @@ using BceBackwardFn = void (*)(const TensorView&, const TensorView&, const Tenso
 
 template <class V>
 void def_loss_ops(py::module_& m, CrossEntropyFn cross_entropy, CrossEntropyBackwardFn cross_entropy_backward,
+                  CrossEntropyProbsFn cross_entropy_probs, CrossEntropyProbsBackwardFn cross_entropy_probs_backward,
                   NllLossFn nll_loss, NllLossBackwardFn nll_loss_backward, BinaryFn mse_loss,
                   MseBackwardFn mse_loss_backward, BceFn bce, BceBackwardFn bce_backward) {
   m.def("cross_entropy", [cross_entropy](py::handle x, py::handle t, py::handle w, int64_t ignore_index,
@@ -315,6 +321,30 @@ void def_loss_ops(py::module_& m, CrossEntropyFn cross_entropy, CrossEntropyBack
     cross_entropy_backward(vx, vt, pw, vs, vg, ignore_index, label_smoothing, vgx);
   }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("stats"), py::arg("grad"),
      py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("grad_input"));
+  m.def("cross_entropy_probs", [cross_entropy_probs](py::handle x, py::handle t, py::handle w,
+                                                     double label_smoothing, py::handle loss, py::handle stats) {
+    TensorView vw;
+    auto vx = V::in(x, "input"), vt = V::in(t, "target"), vl = V::out(loss, "loss"), vs = V::out(stats, "stats");
+    const TensorView* pw = opt_ptr<V>(w, "weight", vw);
+    V::prepare();
+    py::gil_scoped_release nogil;
+    cross_entropy_probs(vx, vt, pw, label_smoothing, vl, vs);
+  }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("label_smoothing"), py::arg("loss"),
+     py::arg("stats"));
+  m.def("cross_entropy_probs_backward", [cross_entropy_probs_backward](py::handle x, py::handle t, py::handle w,
+                                                                       py::handle stats, py::handle g,
+                                                                       double label_smoothing, py::handle gx,
+                                                                       py::handle gt) {
+    TensorView vw, vgt;
+    auto vx = V::in(x, "input"), vt = V::in(t, "target"), vs = V::in(stats, "stats"), vg = V::in(g, "grad"),
+         vgx = V::out(gx, "grad_input");
+    const TensorView* pw = opt_ptr<V>(w, "weight", vw);
+    if (!gt.is_none()) vgt = V::out(gt, "grad_target");
+    V::prepare();
+    py::gil_scoped_release nogil;
+    cross_entropy_probs_backward(vx, vt, pw, vs, vg, label_smoothing, vgx, gt.is_none() ? nullptr : &vgt);
+  }, py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("stats"), py::arg("grad"),
+     py::arg("label_smoothing"), py::arg("grad_input"), py::arg("grad_target"));
   m.def("nll_loss", [nll_loss](py::handle x, py::handle t, py::handle w, int64_t ignore_index, py::handle loss,
                                py::handle wsum) {
     TensorView vw;
@@ -369,7 +399,8 @@ void def_loss_ops(py::module_& m, CrossEntropyFn cross_entropy, CrossEntropyBack
      py::arg("scale"), py::arg("grad_input"), py::arg("grad_target"));
 }
 #define EMBER_DEF_LOSS_OPS(V, m, ns)                                                                         \
-  ::ember::def_loss_ops<V>(m, ns::cross_entropy, ns::cross_entropy_backward, ns::nll_loss,                \
+  ::ember::def_loss_ops<V>(m, ns::cross_entropy, ns::cross_entropy_backward, ns::cross_entropy_probs,      \
+                           ns::cross_entropy_probs_backward, ns::nll_loss,                                 \
                            ns::nll_loss_backward, ns::mse_loss, ns::mse_loss_backward,                     \
                            ns::binary_cross_entropy_with_logits,                                           \
                            ns::binary_cross_entropy_with_logits_backward)

@@ -164,6 +164,18 @@ void cross_entropy(const TensorView& logits, const TensorView& target, const Ten
 void cross_entropy_backward(const TensorView& logits, const TensorView& target, const TensorView* weight,
                             const TensorView& stats, const TensorView& grad, int64_t ignore_index,
                             double label_smoothing, const TensorView& grad_input);  // grad (N, K) any strides
+// Probability targets: target (N, C, K) of the input's dtype, any strides, each (n, :, k)
+// a distribution over the C classes (not checked, as torch). Label smoothing mixes it
+// with the uniform one, t' = (1 - eps) t + eps / C. loss (N, K) = -sum_c w_c t'_c
+// log_softmax(x)_c; stats (N, K, 2) = {row max, log sum exp(x - max)}, kept for the
+// backward. 'mean' divides by N*K (not by the weights), in Python.
+void cross_entropy_probs(const TensorView& logits, const TensorView& target, const TensorView* weight,
+                         double label_smoothing, const TensorView& loss, const TensorView& stats);
+// grad (N, K) any strides -> grad_input (N, C, K) = grad (softmax_c sum_j w_j t'_j - w_c t'_c);
+// grad_target (N, C, K) = -grad (1 - eps) w_c log_softmax(x)_c, when not null.
+void cross_entropy_probs_backward(const TensorView& logits, const TensorView& target, const TensorView* weight,
+                                  const TensorView& stats, const TensorView& grad, double label_smoothing,
+                                  const TensorView& grad_input, const TensorView* grad_target);
 void nll_loss(const TensorView& log_probs, const TensorView& target, const TensorView* weight, int64_t ignore_index,
               const TensorView& loss, const TensorView& weight_sum);
 void nll_loss_backward(const TensorView& target, const TensorView* weight, const TensorView& grad,

@@ -38,6 +38,11 @@ CONFIGS = [
     (3, 70, 9, 10, 67, 3, 3, 1, 1, 1, 1),       # CUDA: more than one 64-row tile, partial last tiles
     (4, 3, 40, 36, 5, 3, 3, 1, 1, 1, 1),        # CUDA: weight gradient split over many blocks
     (2, 8, 12, 13, 6, 3, 3, 2, (0, 1), 2, 2),   # CUDA: stride 2 gather with dilation and groups
+    (2, 5, 13, 37, 5, 3, 3, 2, 1, 1, 5),        # depthwise stride 2, odd width, several vectors per row
+    (1, 3, 9, 40, 3, 5, 3, (1, 3), (2, 1), (1, 2), 3),  # depthwise, stride 3 in w, dilated, 5x3
+    (2, 4, 7, 6, 4, 2, 4, 1, "same", 1, 4),     # depthwise, same with an even kernel
+    (3, 2, 6, 19, 2, 3, 3, 1, 0, 1, 2),         # depthwise, no padding, rows of 17 outputs
+    (1, 3, 4, 4, 3, 1, 1, 1, 0, 1, 3),          # depthwise 1x1: a per-channel scale
 ]
 
 
@@ -90,8 +95,10 @@ def test_conv2d_against_ref(cfg, dtype, device):
     _check_forward_backward(cfg, dtype, np.random.default_rng(0), device)
 
 
-@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[1], CONFIGS[5], CONFIGS[9], CONFIGS[11]],
-                         ids=["direct", "direct-c1", "im2col", "depthwise", "pointwise"])
+@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[1], CONFIGS[5], CONFIGS[9], CONFIGS[11], CONFIGS[26],
+                                 CONFIGS[27]],
+                         ids=["direct", "direct-c1", "im2col", "depthwise", "pointwise", "depthwise-s2",
+                              "depthwise-s3-dilated"])
 def test_conv2d_every_isa(isa, cfg):
     _check_forward_backward(cfg, np.float32, np.random.default_rng(1))
 
@@ -134,11 +141,13 @@ THREAD_CONFIGS = [
     (1, 8, 24, 24, 16, 3, 3, 1, 1, 1, 2),    # one image: threads inside im2col and the GEMM
     (3, 16, 12, 12, 24, 1, 1, 1, 0, 1, 1),   # pointwise
     CONFIGS[16],
+    (3, 16, 20, 20, 16, 3, 3, 1, 1, 1, 16),  # depthwise: planes over threads, channels for the weight gradient
 ]
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("cfg", THREAD_CONFIGS, ids=["direct", "im2col", "one-image", "pointwise", "odd"])
+@pytest.mark.parametrize("cfg", THREAD_CONFIGS, ids=["direct", "im2col", "one-image", "pointwise", "odd",
+                                                     "depthwise"])
 def test_conv2d_thread_counts(threads, cfg):
     # 1 thread: images one by one; more threads than images: GEMM-internal threading;
     # fewer: whole images per thread and a reduction of the weight-gradient partials.

@@ -1,5 +1,6 @@
 """Losses against the float64 reference: cross_entropy (weights, ignore_index, label
-smoothing, every reduction, (N, C, d...) inputs, huge logits), nll_loss, mse_loss,
+smoothing, every reduction, (N, C, d...) inputs, huge logits; class indices and class
+probabilities), nll_loss, mse_loss,
 binary_cross_entropy_with_logits; float64 gradient checks for each; errors."""
 import functools
 
@@ -140,8 +141,6 @@ def test_cross_entropy_errors():
         F.cross_entropy(x, ember.tensor([0, 1, 2]))
     with pytest.raises(TypeError, match="target must be int64 class indices, got float32"):
         F.cross_entropy(x, ember.tensor([0.0, 1.0, 2.0, 0.0]))
-    with pytest.raises(TypeError, match="class-probability"):
-        F.cross_entropy(x, ember.randn(4, 3))
     with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
         F.cross_entropy(x, ember.tensor([0, 1, 2, 0]), weight=ember.ones(4))
     with pytest.raises(ValueError, match="'avg' is not a valid value for reduction"):
@@ -160,6 +159,138 @@ def test_cross_entropy_errors():
     with pytest.raises(TypeError, match="cross_entropy: target must be int64"):
         _C.cross_entropy(a, t.astype(np.float32), None, -100, 0.0, np.zeros((4, 1), np.float32),
                          np.zeros((4, 1, 2), np.float32), np.zeros((), np.float32))
+
+
+# ---------------------------------------------------------------- cross_entropy, probability targets
+
+
+def _probs(rng, shape, axis):
+    p = rng.random(shape)
+    return p / p.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (1, 1), (13, 1000), (0, 4), (3, 4, 5), (2, 3, 4, 5), (6,)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_probs_matches_reference(shape, reduction, isa):
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    cdim = 1 if len(shape) > 1 else 0
+    c = shape[cdim]
+    t = _probs(rng, shape, cdim).astype(np.float32)
+    w = rng.random(c).astype(np.float32)
+    for kw in ({}, {"label_smoothing": 0.15}, {"weight": w}, {"weight": w, "label_smoothing": 0.3}):
+        out = F.cross_entropy(ember.from_numpy(x), ember.from_numpy(t), reduction=reduction,
+                              **{**kw, "weight": None if "weight" not in kw else ember.from_numpy(w)})
+        with np.errstate(invalid="ignore"):  # mean over an empty batch: 0 / 0, as PyTorch
+            expected = ref.cross_entropy(x, t, reduction=reduction, **kw)
+        assert out.shape == np.shape(expected)
+        assert_close(out, expected, n_reduce=c * max(1, t.size // max(c, 1)), scale=2)
+
+
+def test_cross_entropy_probs_mean_divides_by_samples_not_weights():
+    # PyTorch: -(w t log p).sum() / (numel / C), whatever the weights
+    x = np.array([[0.0, 1.0, 2.0], [2.0, 0.0, -1.0]])
+    t = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    w = np.array([2.0, 0.5, 3.0])
+    logp = ref.log_softmax(x, 1)
+    expected = -(w * t * logp).sum() / 2
+    out = F.cross_entropy(ember.tensor(x), ember.tensor(t), weight=ember.tensor(w))
+    np.testing.assert_allclose(out.item(), expected, rtol=1e-12)
+    assert np.isnan(F.cross_entropy(ember.randn(0, 3), ember.randn(0, 3)).item())
+
+
+def test_cross_entropy_probs_one_hot_equals_class_indices(isa):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((9, 6)).astype(np.float32)
+    t = rng.integers(0, 6, 9)
+    w = rng.random(6).astype(np.float32)
+    onehot = np.eye(6, dtype=np.float32)[t]
+    for eps in (0.0, 0.2):
+        a = F.cross_entropy(ember.from_numpy(x), ember.from_numpy(onehot), label_smoothing=eps, reduction="none",
+                            weight=ember.from_numpy(w))
+        b = F.cross_entropy(ember.from_numpy(x), ember.from_numpy(t), label_smoothing=eps, reduction="none",
+                            weight=ember.from_numpy(w))
+        assert_close(a, b.numpy(), n_reduce=6)
+
+
+def test_cross_entropy_probs_huge_logits_and_strided_target(isa):
+    x = np.array([[1e4, -1e4, 0.0, 1e4 - 2], [3e4, -3e4, 2e4, 1e4]], np.float32)
+    base = np.array([[0.5, 9, 0.0, 9, 0.25, 9, 0.25, 9], [0.1, 9, 0.2, 9, 0.3, 9, 0.4, 9]], np.float32)
+    t = ember.from_numpy(base)[:, ::2]  # a non-contiguous target
+    xt = ember.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(xt, t, reduction="none", label_smoothing=0.1)
+    expected = ref.cross_entropy(x, base[:, ::2].astype(np.float64), reduction="none", label_smoothing=0.1)
+    np.testing.assert_allclose(loss.detach().numpy(), expected, rtol=1e-5)
+    loss.sum().backward()
+    tp = 0.9 * base[:, ::2] + 0.1 / 4
+    np.testing.assert_allclose(xt.grad.numpy(), ref.softmax(x, 1) * tp.sum(1, keepdims=True) - tp, atol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.2}, {"weight": True},
+                                {"weight": True, "label_smoothing": 0.25}])
+def test_cross_entropy_probs_gradcheck(reduction, kw):
+    rng = np.random.default_rng(12)
+    x = ember.tensor(rng.standard_normal((5, 4)), dtype=ember.float64, requires_grad=True)
+    t = ember.tensor(_probs(rng, (5, 4), 1), dtype=ember.float64, requires_grad=True)
+    w = ember.tensor(rng.random(4) + 0.5, dtype=ember.float64) if kw.get("weight") else None
+    kw = {**kw, "weight": w}
+    gradcheck(lambda a, b: F.cross_entropy(a, b, reduction=reduction, **kw), [x, t])
+
+
+def test_cross_entropy_probs_gradcheck_spatial_and_non_contiguous():
+    rng = np.random.default_rng(13)
+    x = ember.tensor(rng.standard_normal((2, 3, 2, 3)), dtype=ember.float64, requires_grad=True)
+    t = ember.tensor(_probs(rng, (2, 3, 2, 3), 1), dtype=ember.float64, requires_grad=True)
+    w = ember.tensor(rng.random(3) + 0.5, dtype=ember.float64)
+    gradcheck(lambda a, b: F.cross_entropy(a, b, weight=w, label_smoothing=0.1), [x, t])
+    base = ember.tensor(rng.standard_normal((6, 8)), dtype=ember.float64, requires_grad=True)
+    tb = ember.tensor(_probs(rng, (4, 6), 1), dtype=ember.float64, requires_grad=True)
+    gradcheck(lambda a, b: F.cross_entropy(a[:, ::2].T, b, reduction="sum"), [base, tb])
+    v = ember.tensor(rng.standard_normal(5), dtype=ember.float64, requires_grad=True)  # unbatched (C,)
+    tv = ember.tensor(_probs(rng, (5,), 0), dtype=ember.float64, requires_grad=True)
+    gradcheck(lambda a, b: F.cross_entropy(a, b), [v, tv])
+
+
+def test_cross_entropy_probs_float64_target_with_float32_input():
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    t = _probs(rng, (4, 3), 1)
+    out = F.cross_entropy(ember.from_numpy(x), ember.from_numpy(t))
+    assert out.dtype == ember.float32
+    assert_close(out, ref.cross_entropy(x, t), n_reduce=12)
+
+
+def test_cross_entropy_probs_errors():
+    x = ember.randn(4, 3)
+    with pytest.raises(ValueError, match="ignore_index=0 is not supported with class-probability targets"):
+        F.cross_entropy(x, ember.rand(4, 3), ignore_index=0)
+    with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
+        F.cross_entropy(x, ember.rand(4, 3), weight=ember.ones(4))
+    with pytest.raises(TypeError, match="target must be int64 class indices, got float32"):
+        F.cross_entropy(x, ember.rand(4, 2))  # a float target of another shape is not a distribution
+    a, t = np.zeros((4, 3, 2), np.float32), np.full((4, 3, 2), 1 / 3, np.float32)
+    loss, stats = np.zeros((4, 2), np.float32), np.zeros((4, 2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"cross_entropy_probs: probability target shape \(4,2,2\) must equal"):
+        _C.cross_entropy_probs(a, t[:, :2], None, 0.0, loss, stats)
+    with pytest.raises(TypeError, match="cross_entropy_probs: probability target must have the input's dtype "
+                                        "float32, got float64"):
+        _C.cross_entropy_probs(a, t.astype(np.float64), None, 0.0, loss, stats)
+    with pytest.raises(TypeError, match="cross_entropy_probs: probability target must have the input's dtype "
+                                        "float32, got int64"):
+        _C.cross_entropy_probs(a, t.astype(np.int64), None, 0.0, loss, stats)
+    with pytest.raises(TypeError, match="input must be float32 or float64, got int64"):
+        _C.cross_entropy_probs(a.astype(np.int64), t, None, 0.0, loss, stats)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        _C.cross_entropy_probs(a, t, None, 1.5, loss, stats)
+    with pytest.raises(ValueError, match=r"stats has shape \(4,2\), expected \(4, 2, 2\)"):
+        _C.cross_entropy_probs(a, t, None, 0.0, loss, np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match=r"loss has shape \(4,\), expected \(4, 2\)"):
+        _C.cross_entropy_probs(a, t, None, 0.0, np.zeros(4, np.float32), stats)
+    with pytest.raises(ValueError, match=r"cross_entropy_probs_backward: grad has shape \(4,\)"):
+        _C.cross_entropy_probs_backward(a, t, None, stats, np.zeros(4, np.float32), 0.0, np.zeros_like(a), None)
+    with pytest.raises(ValueError, match="cross_entropy_probs_backward: shapes differ"):
+        _C.cross_entropy_probs_backward(a, t, None, stats, loss, 0.0, np.zeros_like(a), np.zeros((4, 3), np.float32))
 
 
 # ---------------------------------------------------------------- nll_loss

@@ -2,10 +2,9 @@
 //
 //   x (N,C,H,W)  weight (K,C/G,R,S)  bias (K)  out (N,K,P,Q)   G = groups
 //
-// Five algorithms, chosen per shape (see choose_algo; measurements in bench/RESULTS.md):
+// Six algorithms, chosen per shape (see choose_algo; measurements in bench/RESULTS.md):
 //   winograd   float32 3x3, stride 1, undilated, ungrouped, >= 16 channels each way:
-//              F(4x4, 3x3) in conv2d_winograd.cpp, 3-4x fewer multiplies than a GEMM;
-//              taken before the others, so the rest serve every other case.
+//              F(4x4, 3x3) in conv2d_winograd.cpp, 3-4x fewer multiplies than a GEMM.
 //   pointwise  1x1, stride 1, no padding: out[n] = W @ x[n] is already a GEMM, (K,C) @ (C,H*W).
 //   im2col     strided convs: col[n] (C*R*S, P*Q) = patches of x[n], then out[n] = W @ col[n],
 //              one GEMM (K/G, C/G*R*S) @ (C/G*R*S, P*Q) per group, written straight into NCHW.
@@ -18,6 +17,8 @@
 //              the transposed products for the data and weight gradients.
 //   direct     stride 1, groups 1, C*R*S tiny (first layers, C = 1): a FIR filter over the
 //              padded image (conv2d_loops.h), since a GEMM with inner dimension 9 is all packing.
+//   depthwise  groups == C == K > 1: one R x S filter per channel, direct kernels in
+//              conv2d_depthwise.cpp (a per-group GEMM would be (1, R*S) @ (R*S, P*Q)).
 // Backward data is W^T @ dy[n] (into a col buffer, then col2im), backward weight accumulates
 // dy[n] @ col[n]^T over the batch (per tap for the shifted-GEMM path). All GEMMs go to ember::cpu::sgemm/dgemm, so a faster GEMM
 // speeds conv up unchanged.
@@ -34,6 +35,7 @@
 #include <cstring>
 #include "../conv_pool_checks.h"
 #include "../ops.h"
+#include "conv2d_depthwise.h"
 #include "dispatch.h"
 #include "conv2d_winograd.h"
 #include "gemm.h"
@@ -63,7 +65,7 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
   dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-enum class Algo { pointwise, im2col, wide, direct };
+enum class Algo { pointwise, im2col, wide, direct, depthwise };
 
 // The largest C*R*S for which the direct kernel beats im2col + GEMM (measured on the
 // LeNet/MNIST first layer, C=1 3x3 and 5x5; bench/bench_conv.py).
@@ -78,6 +80,7 @@ constexpr int64_t kTapMinChannels = 16;
 using Shape = ConvShape;
 
 Algo choose_algo(const Shape& s, const ConvGeometry& g) {
+  if (s.G > 1 && s.G == s.C && s.G == s.K) return Algo::depthwise;
   const bool stride1 = g.stride_h == 1 && g.stride_w == 1;
   if (s.R == 1 && s.S == 1 && stride1 && g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 &&
       g.pad_right == 0)
@@ -520,6 +523,7 @@ void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorV
   const char* op = "conv2d";
   Shape s = check_conv(x, weight, out, g, op, "out");
   if (bias) check_conv_bias(x, *bias, s.K, op);
+  if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_forward(x, weight, bias, out, g);
   if (x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
     winograd_forward(x.ptr<float>(), weight.ptr<float>(), bias ? bias->ptr<float>() : nullptr, out.ptr<float>(),
                      winograd_shape(s, g));
@@ -532,6 +536,7 @@ void conv2d_backward_data(const TensorView& grad_out, const TensorView& weight, 
                           const ConvGeometry& g) {
   const char* op = "conv2d_backward_data";
   Shape s = check_conv(grad_x, weight, grad_out, g, op, "grad_out");
+  if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_data(grad_out, weight, grad_x, g);
   if (grad_x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
     winograd_backward_data(grad_out.ptr<float>(), weight.ptr<float>(), grad_x.ptr<float>(), winograd_shape(s, g));
     return;
@@ -543,6 +548,7 @@ void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, con
                             const ConvGeometry& g) {
   const char* op = "conv2d_backward_weight";
   Shape s = check_conv(x, grad_weight, grad_out, g, op, "grad_out");
+  if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_weight(x, grad_out, grad_weight, g);
   if (x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
     winograd_backward_weight(x.ptr<float>(), grad_out.ptr<float>(), grad_weight.ptr<float>(), winograd_shape(s, g));
     return;

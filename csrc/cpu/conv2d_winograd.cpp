@@ -192,7 +192,9 @@ void winograd_backward_weight(const float* x, const float* dy, float* dw, const 
   const Plan p(s.N, s.C, s.H, s.W, s.K, s.P, s.Q, s.pad_top, s.pad_left);
   const int nt = pass_threads(p);
   const int64_t OM = 36 * p.Kop * p.Cip;
-  const bool c_rows = p.Cip < p.Kop;  // Omega stored (36, Cip, Kop), else (36, Kop, Cip)
+  // Omega stored (36, Cip, Kop) when Kop <= Cip, else (36, Kop, Cip): the larger channel
+  // count is the GEMM's rows, so its B panels are few and its transposed A is read in place.
+  const bool c_rows = p.Kop <= p.Cip;
   float* omega = tl_omega.get<float>(nt * OM);
   split_bands(p, nt, [&](int t, int, int64_t bb0, int64_t bb1) {
     float* om = omega + t * OM;
@@ -212,8 +214,7 @@ void winograd_backward_weight(const float* x, const float* dy, float* dw, const 
         EMBER_ISA_CALL(winograd_grad_transform, dyt, p.Kop, bd.th1 - bd.th0, p.TW, Z, zs, tile);
         tile += bd.tiles(p);
       }
-      // Omega_xi += the product of Z_xi (Tb, Kop) and V_xi (Tb, Cip) over the tiles, with the
-      // smaller channel count as the GEMM's rows: that operand is the one packed transposed.
+      // Omega_xi += the product of Z_xi (Tb, Kop) and V_xi (Tb, Cip) over the tiles
       for (int xi = 0; xi < 36; ++xi) {
         const float* z = Z + xi * zs;
         const float* v = V + xi * vs;

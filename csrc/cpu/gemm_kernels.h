@@ -437,9 +437,10 @@ Plan gemm_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int max_thread
   // Packing B pays when each panel is reused by many A tiles; few rows read B in place
   // (B^T must be packed: its rows would need a gather).
   p.pack_b = tb || tiles_m > 4;
-  // A^T is packed (in place each k step would touch a new line); A itself is read in
-  // place when there are few B panels to reuse a packed tile over.
-  p.pack_a = ta || panels_n > 4;
+  // A^T is packed (in place each k step would touch a new line) unless a single B panel
+  // uses each tile once, when packing is a whole extra pass; A itself is read in place
+  // when there are few B panels to reuse a packed tile over.
+  p.pack_a = (ta && panels_n > 1) || panels_n > 4;
   p.mc3 = p.pack_a ? Cfg<T>::MC3 : M;
   // Threads: about 1.5 MFLOP each before waking another pays.
   const double flops = 2.0 * M * N * K;

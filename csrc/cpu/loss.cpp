@@ -1,5 +1,5 @@
 // Losses, forward next to backward: fused softmax cross-entropy (weights, ignore_index,
-// label smoothing), nll_loss, mse_loss, binary_cross_entropy_with_logits.
+// label smoothing; class indices or probability targets), nll_loss, mse_loss, binary_cross_entropy_with_logits.
 //
 // The class-indexed losses see their input as (N, C, K): PyTorch's (N, C, d1, ...) with
 // the trailing dims flattened into K (K = 1 for (N, C)), and targets as (N, K). They
@@ -138,6 +138,43 @@ void cross_entropy_backward(const TensorView& logits, const TensorView& target, 
                                                  static_cast<T>(label_smoothing), stats.ptr<T>(), grad.ptr<T>(),
                                                  grad.strides[0], grad.strides[1], grad_input.ptr<T>(),
                                                  grad_input.strides[0], grad_input.strides[1], grad_input.strides[2]));
+  });
+}
+
+// ---- cross_entropy_probs: logits (N, C, K), target (N, C, K) probabilities, weight (C)
+// or null -> loss (N, K), stats (N, K, 2) = {row max, log sum exp(x - max)}.
+void cross_entropy_probs(const TensorView& logits, const TensorView& target, const TensorView* weight,
+                         double label_smoothing, const TensorView& loss, const TensorView& stats) {
+  const char* op = "cross_entropy_probs";
+  check_cross_entropy_probs(logits, target, weight, stats, label_smoothing, op);
+  const TensorView& x = logits;
+  check_probs_out(loss, x, x.shape[0], x.shape[2], 2, op, "loss");
+  Rows3 R{x.shape[0], x.shape[1], x.shape[2], x.strides[0], x.strides[1], x.strides[2], 0, 0};
+  EMBER_DISPATCH_FLOAT(x.dtype, op, {
+    EMBER_LOSS_ISA(cross_entropy_probs_run<T>(R, x.ptr<T>(), target.ptr<T>(), target.strides[0], target.strides[1],
+                                              target.strides[2], weight ? weight->ptr<T>() : nullptr,
+                                              weight ? weight->strides[0] : 0, static_cast<T>(label_smoothing),
+                                              loss.ptr<T>(), stats.ptr<T>()));
+  });
+}
+
+// grad (N, K) any strides (stride 0 for a reduced loss; mean's 1/(N*K) folded in)
+//   -> grad_input (N, C, K), and grad_target (N, C, K) when not null (ops.h: formulas).
+void cross_entropy_probs_backward(const TensorView& logits, const TensorView& target, const TensorView* weight,
+                                  const TensorView& stats, const TensorView& grad, double label_smoothing,
+                                  const TensorView& grad_input, const TensorView* grad_target) {
+  const char* op = "cross_entropy_probs_backward";
+  check_cross_entropy_probs(logits, target, weight, stats, label_smoothing, op);
+  check_cross_entropy_probs_backward(logits, grad, grad_input, grad_target, op);
+  const TensorView& x = logits;
+  Rows3 R{x.shape[0], x.shape[1], x.shape[2], x.strides[0], x.strides[1], x.strides[2], 0, 0};
+  const int64_t* gts = grad_target ? grad_target->strides : grad_input.strides;  // unused when null
+  EMBER_DISPATCH_FLOAT(x.dtype, op, {
+    EMBER_LOSS_ISA(cross_entropy_probs_backward_run<T>(
+        R, x.ptr<T>(), target.ptr<T>(), target.strides[0], target.strides[1], target.strides[2],
+        weight ? weight->ptr<T>() : nullptr, weight ? weight->strides[0] : 0, static_cast<T>(label_smoothing),
+        stats.ptr<T>(), grad.ptr<T>(), grad.strides[0], grad.strides[1], grad_input.ptr<T>(), grad_input.strides,
+        grad_target ? grad_target->ptr<T>() : nullptr, gts));
   });
 }
 

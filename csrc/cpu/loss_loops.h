@@ -100,6 +100,105 @@ void cross_entropy_backward_run(const Rows3& R, const T* x, const int64_t* tgt, 
   });
 }
 
+// ---- cross-entropy with probability targets, one (n, k) row: logits x and targets t
+// (C values at strides sc, st), weights w (C at stride sw; null for all ones).
+// t'_c = (1 - eps) t_c + eps / C; loss = sum_c w_c t'_c (lse - x_c)
+//      = sum_c w_c t'_c (m - x_c) + log s * sum_c w_c t'_c, with s = sum_c exp(x_c - m).
+template <class T>
+EMBER_FLATTEN inline void ce_probs_row_forward(const T* x, int64_t sc, const T* t, int64_t st, int64_t C, const T* w,
+                                               int64_t sw, T eps, T* loss, T* stats) {
+  const T keep = T(1) - eps, uniform = C > 0 ? eps / T(C) : T(0);
+  T m = -std::numeric_limits<T>::infinity(), s = 0, a = 0, b = 0;  // a = sum w t' (m - x), b = sum w t'
+  if (sc == 1 && st == 1 && (!w || sw == 1)) {
+#pragma omp simd reduction(max : m)
+    for (int64_t c = 0; c < C; ++c) m = x[c] > m ? x[c] : m;
+    if (w) {
+#pragma omp simd reduction(+ : s, a, b)
+      for (int64_t c = 0; c < C; ++c) {
+        const T wt = w[c] * (keep * t[c] + uniform);
+        s += exp_t(x[c] - m);
+        a += wt * (m - x[c]);
+        b += wt;
+      }
+    } else {
+#pragma omp simd reduction(+ : s, a, b)
+      for (int64_t c = 0; c < C; ++c) {
+        const T tc = keep * t[c] + uniform;
+        s += exp_t(x[c] - m);
+        a += tc * (m - x[c]);
+        b += tc;
+      }
+    }
+  } else {
+    for (int64_t c = 0; c < C; ++c) m = x[c * sc] > m ? x[c * sc] : m;
+    for (int64_t c = 0; c < C; ++c) {
+      const T wt = (w ? w[c * sw] : T(1)) * (keep * t[c * st] + uniform);
+      s += exp_t(x[c * sc] - m);
+      a += wt * (m - x[c * sc]);
+      b += wt;
+    }
+  }
+  const T ls = log_t(s);
+  stats[0] = m;
+  stats[1] = ls;
+  *loss = a + b * ls;
+}
+
+// grad_input_c = g (p_c B - w_c t'_c), B = sum_j w_j t'_j, p = softmax(x);
+// grad_target_c = -g (1 - eps) w_c log p_c (gt null: not wanted).
+template <class T>
+EMBER_FLATTEN inline void ce_probs_row_backward(const T* x, int64_t sc, const T* t, int64_t st, int64_t C, const T* w,
+                                                int64_t sw, T eps, const T* stats, T g, T* gx, int64_t sgx, T* gt,
+                                                int64_t sgt) {
+  const T keep = T(1) - eps, uniform = C > 0 ? eps / T(C) : T(0);
+  const T m = stats[0], ls = stats[1];
+  T b = 0;
+  if (sc == 1 && st == 1 && sgx == 1 && (!w || sw == 1)) {
+    if (w) {
+#pragma omp simd reduction(+ : b)
+      for (int64_t c = 0; c < C; ++c) b += w[c] * (keep * t[c] + uniform);
+      const T gb = g * b;
+      for (int64_t c = 0; c < C; ++c) gx[c] = gb * exp_t((x[c] - m) - ls) - g * w[c] * (keep * t[c] + uniform);
+    } else {
+#pragma omp simd reduction(+ : b)
+      for (int64_t c = 0; c < C; ++c) b += keep * t[c] + uniform;
+      const T gb = g * b;
+      for (int64_t c = 0; c < C; ++c) gx[c] = gb * exp_t((x[c] - m) - ls) - g * (keep * t[c] + uniform);
+    }
+  } else {
+    for (int64_t c = 0; c < C; ++c) b += (w ? w[c * sw] : T(1)) * (keep * t[c * st] + uniform);
+    const T gb = g * b;
+    for (int64_t c = 0; c < C; ++c)
+      gx[c * sgx] = gb * exp_t((x[c * sc] - m) - ls) - g * (w ? w[c * sw] : T(1)) * (keep * t[c * st] + uniform);
+  }
+  if (gt) {
+    const T gk = -g * keep;
+    for (int64_t c = 0; c < C; ++c) gt[c * sgt] = gk * (w ? w[c * sw] : T(1)) * ((x[c * sc] - m) - ls);
+  }
+}
+
+// Target (N, C, K) at strides (tn, tc, tk); the rows of x as in R.
+template <class T>
+void cross_entropy_probs_run(const Rows3& R, const T* x, const T* t, int64_t tn, int64_t tc, int64_t tk, const T* w,
+                             int64_t sw, T eps, T* loss, T* stats) {
+  R.run([&](int64_t n, int64_t k) {
+    ce_probs_row_forward<T>(x + n * R.xn + k * R.xk, R.xc, t + n * tn + k * tk, tc, R.C, w, sw, eps,
+                            loss + n * R.K + k, stats + 2 * (n * R.K + k));
+  });
+}
+
+// g (N, K) at strides (gn, gk); gx and gt (N, C, K) at strides gxs and gts (gt may be null).
+template <class T>
+void cross_entropy_probs_backward_run(const Rows3& R, const T* x, const T* t, int64_t tn, int64_t tc, int64_t tk,
+                                      const T* w, int64_t sw, T eps, const T* stats, const T* g, int64_t gn,
+                                      int64_t gk, T* gx, const int64_t* gxs, T* gt, const int64_t* gts) {
+  R.run([&](int64_t n, int64_t k) {
+    ce_probs_row_backward<T>(x + n * R.xn + k * R.xk, R.xc, t + n * tn + k * tk, tc, R.C, w, sw, eps,
+                             stats + 2 * (n * R.K + k), g[n * gn + k * gk], gx + n * gxs[0] + k * gxs[2], gxs[1],
+                             gt ? gt + n * gts[0] + k * gts[2] : nullptr, gts[1]);
+  });
+}
+
 // ---- elementwise losses over same-shape (broadcast) operands, any strides
 
 // mse: out = (x - t)^2

@@ -318,8 +318,27 @@ def nll_loss(logp, target, weight=None, ignore_index=-100, reduction="mean"):
     return _reduce_loss(-wt * picked, reduction, wt.sum())
 
 
+def cross_entropy_probs(logits, target, weight=None, reduction="mean", label_smoothing=0.0):
+    """PyTorch's cross_entropy with class-probability targets of the logits' shape:
+    -sum_c w_c t'_c log p_c with t' = (1 - eps) t + eps / C; 'mean' divides by the sample
+    count (N * d1 * ...), not by the weights."""
+    logits, t = _f64(logits), _f64(target)
+    if logits.ndim == 1:  # unbatched: the 'none' loss is 0-d
+        out = cross_entropy_probs(logits[None], t[None], weight, reduction, label_smoothing)
+        return out[0] if reduction == "none" else out
+    c = logits.shape[1]
+    t = (1 - label_smoothing) * t + label_smoothing / c
+    w = np.ones(c) if weight is None else _f64(weight)
+    w = w.reshape((1, c) + (1,) * (logits.ndim - 2))
+    loss = -(w * t * log_softmax(logits, 1)).sum(axis=1)
+    return _reduce_loss(loss, reduction, loss.size)
+
+
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """PyTorch's cross_entropy with class indices: (1 - eps) nll + eps / C * sum_c -w_c log p_c."""
+    """PyTorch's cross_entropy with class indices: (1 - eps) nll + eps / C * sum_c -w_c log p_c;
+    a float target of the logits' shape holds class probabilities (cross_entropy_probs)."""
+    if np.issubdtype(np.asarray(target).dtype, np.floating) and np.shape(target) == np.shape(logits):
+        return cross_entropy_probs(logits, target, weight, reduction, label_smoothing)
     logits, target = _f64(logits), np.asarray(target)
     if logits.ndim == 1:  # unbatched: the 'none' loss is 0-d
         out = cross_entropy(logits[None], target[None], weight, ignore_index, reduction, label_smoothing)

@@ -1,9 +1,11 @@
 """Losses, PyTorch's torch.nn.functional names and semantics: cross_entropy (one fused
-softmax + NLL kernel), nll_loss, mse_loss, binary_cross_entropy_with_logits.
+softmax + NLL kernel; class indices or class probabilities), nll_loss, mse_loss,
+binary_cross_entropy_with_logits.
 
 Each kernel writes the unreduced loss; 'sum' and 'mean' are our sum kernel and a
 division. For the class-indexed losses 'mean' divides by the total weight of the
-non-ignored targets (the kernel writes it as a 0-d tensor), as PyTorch does.
+non-ignored targets (the kernel writes it as a 0-d tensor), as PyTorch does; with
+probability targets it divides by the number of samples (N * d1 * ...), as PyTorch does.
 """
 import numpy as np
 
@@ -63,9 +65,6 @@ def _class_inputs(input, target, weight, name):
         raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
     _check_same_device(name, input, target, *([weight] if isinstance(weight, Tensor) else []))
     if target.dtype != D.int64:
-        if target.dtype.is_floating_point and tuple(target.shape) == tuple(input.shape):
-            raise TypeError(f"{name}: class-probability (float) targets are not supported; "
-                            "pass int64 class indices")
         raise TypeError(f"{name}: target must be int64 class indices, got {target.dtype.name}")
     if input.ndim == 0:
         raise ValueError(f"{name}: input must have at least 1 dimension (C,) or (N, C, ...), got a 0-d tensor")
@@ -130,11 +129,65 @@ class CrossEntropy(Function):
         return gx, None, None, None, None, None, None
 
 
+class CrossEntropyProbs(Function):
+    """Probability targets: input and target (N, C, d1, ...) seen as (N, C, K)."""
+
+    @staticmethod
+    def forward(ctx, input, target, weight, nck, label_smoothing, reduction):
+        n, c, k = nck
+        x, t = reshape(input, nck)._data, reshape(target, nck)._data
+        loss = _empty((n, k), input.dtype, input.device)
+        stats = _empty((n, k, 2), input.dtype, input.device)
+        _kernels(input.device).cross_entropy_probs(x, t, None if weight is None else weight._data, label_smoothing,
+                                                   loss._data, stats._data)
+        ctx.save_for_backward(Tensor._wrap(x), Tensor._wrap(t), weight, stats)
+        ctx.args = (input.shape, label_smoothing, reduction, target.requires_grad)
+        return _reduce(loss, float(n * k), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t, weight, stats = ctx.saved_tensors
+        shape, label_smoothing, reduction, target_grad = ctx.args
+        n, c, k = x.shape
+        g = _cast(g, x.dtype)
+        gx = _empty(shape, x.dtype, x.device)
+        gt = _empty(shape, x.dtype, x.device) if target_grad else None
+        _kernels(x.device).cross_entropy_probs_backward(
+            x._data, t._data, None if weight is None else weight._data, stats._data,
+            _grad_per_element(g, (n, k), float(n * k), reduction), label_smoothing, gx._data.reshape(x.shape),
+            None if gt is None else gt._data.reshape(x.shape))
+        return gx, gt, None, None, None, None
+
+
+def _cross_entropy_probs(input, target, weight, ignore_index, label_smoothing, reduction):
+    """cross_entropy with a float target of the input's shape: class probabilities."""
+    name = "cross_entropy"
+    _check_same_device(name, input, target, *([weight] if isinstance(weight, Tensor) else []))
+    if ignore_index >= 0:  # PyTorch's rule: a non-negative ignore_index would silently do nothing
+        raise ValueError(f"{name}: ignore_index={ignore_index} is not supported with class-probability targets")
+    if input.ndim == 0:
+        raise ValueError(f"{name}: input must have at least 1 dimension (C,) or (N, C, ...), got a 0-d tensor")
+    if input.ndim == 1:  # unbatched (C,)
+        nck = (1, input.shape[0], 1)
+    else:
+        nck = (input.shape[0], input.shape[1], int(np.prod(input.shape[2:])) if input.ndim > 2 else 1)
+    w = _class_weight(weight, nck[1], input.dtype, name)
+    out = CrossEntropyProbs.apply(input, to_dtype(target, input.dtype), w, nck, float(label_smoothing), reduction)
+    if reduction != "none":
+        return out
+    return reshape(out, () if input.ndim == 1 else (input.shape[0],) + tuple(input.shape[2:]))
+
+
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
+    """target: int64 class indices (N, d1, ...), or class probabilities of the input's
+    shape (N, C, d1, ...), float, each (n, :, ...) summing to 1 (not checked, as PyTorch)."""
     reduction = _reduction(reduction, size_average, reduce, "cross_entropy")
     if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+    if (isinstance(input, Tensor) and isinstance(target, Tensor) and input.dtype.is_floating_point
+            and target.dtype.is_floating_point and tuple(target.shape) == tuple(input.shape)):
+        return _cross_entropy_probs(input, target, weight, int(ignore_index), label_smoothing, reduction)
     x, t, w, nck = _class_inputs(input, target, weight, "cross_entropy")
     out = CrossEntropy.apply(x, t, w, nck, int(ignore_index), float(label_smoothing), reduction)
     return reshape(out, t.shape) if reduction == "none" else out
