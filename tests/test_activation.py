@@ -58,6 +58,18 @@ def test_tails_exact_values(isa, device):
     assert gt[3] < 0 and ulp_error(gt[3], ref.gelu(np.float32(-10.0), "tanh")) <= 4
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_tail_and_clamp_points(approximate, isa, device):
+    # The erf form's rational erfcx(|x|/sqrt 2) is clamped at |x| = 15 and its exp(-x^2/2)
+    # at x^2/2 = 150; results below 2^-126 (x < -13.2) are denormals, rounded once.
+    x = np.concatenate([np.linspace(-14.6, -3, 100_001), np.linspace(14, 16, 1001),
+                        [-15.0, 15.0, -14.999, 14.999, -17.3, 17.3, 1e20, -1e20, 3e38, -3e38]]).astype(np.float32)
+    y = F.gelu(device_tensor(x, device), approximate=approximate).numpy(force=True)
+    err = ulp_error(y, ref.gelu(x, approximate))
+    worst = int(np.argmax(err))
+    assert err[worst] <= 5.0, f"{err[worst]:.2f} ulp at x={x[worst]!r}"
+
+
 def test_relu_leaky_exact(isa, device):
     x = dense_grid(-5, 5, 10_001)
     np.testing.assert_array_equal(F.relu(device_tensor(x, device)).numpy(force=True), ref.relu(x).astype(np.float32))
@@ -223,6 +235,32 @@ def test_softmax_nan_rows(isa, device):
             y = fn(device_tensor(xx, device), dim).numpy(force=True)
             y = y if dim == 1 else y.T
             assert np.isnan(y[:3]).all() and np.isfinite(y[3]).all()
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_far_apart_rows(log, isa, device):
+    # (C, inner) with C rows spanning > 1 MB: the two-pass online max + sum (chunks of 8
+    # rows), odd inner sizes (blocks of 256 plus a tail), and special columns: all -inf and
+    # a NaN -> NaN, +inf -> NaN, -inf in the first chunks then finite -> finite.
+    fn, reference = (F.log_softmax, ref.log_softmax) if log else (F.softmax, ref.softmax)
+    x = (np.random.default_rng(8).standard_normal((300, 1037)) * 4).astype(np.float32)
+    x[:, 3] = -np.inf
+    x[:, 5] = -np.inf
+    x[20:, 5] = np.linspace(-3, 3, 280)
+    x[150, 7] = np.nan
+    x[9, 600] = np.inf
+    x[:17, 1036] = -np.inf
+    y = fn(device_tensor(x, device), 0).numpy(force=True)
+    assert np.isnan(y[:, [3, 7, 600]]).all()
+    keep = np.ones(1037, bool)
+    keep[[3, 5, 7, 600, 1036]] = False
+    assert_close(y[:, keep], reference(x[:, keep], 0), n_reduce=300, scale=4 if log else 1)
+    for col, first in ((5, 20), (1036, 17)):  # exp(-inf) = 0 (log: -inf) in the first rows
+        expected = reference(x[:, col], 0)
+        np.testing.assert_array_equal(y[:first, col], expected[:first])
+        np.testing.assert_allclose(y[first:, col], expected[first:], rtol=1e-5)
+    yt = fn(device_tensor(x.T.copy(), device, lambda a: a.T), 0).numpy(force=True)  # the same, non-contiguous
+    np.testing.assert_array_equal(yt, y)
 
 
 @pytest.mark.parametrize("log", [False, True])

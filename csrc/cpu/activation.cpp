@@ -5,7 +5,9 @@
 // accurate, vectorizable float math of vmath_act.h; float64 uses libm. Softmax views
 // the tensor as (outer, C, inner) around `dim` without copying (dim_layout.h); short
 // contiguous rows (C <= 16) are walked as columns so they vectorize too.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include "../dim_layout.h"
 #include "../nn_checks.h"
@@ -91,8 +93,15 @@ struct GeluTanhBackward {
   EMBER_INLINE double operator()(double g, double x) const { return g * dmath::gelu_tanh_grad(x); }
 };
 
-// Inner positions a softmax column block covers (the width its loops vectorize over).
-constexpr int64_t kColumnBlock = 64;
+// Inner positions a softmax column block covers (the width its loops vectorize over;
+// 256 floats = 1 KB per row, enough contiguous bytes for the prefetchers when rows are far
+// apart), and rows per chunk of its online max + sum (8 such rows stay in L1 even when
+// they share cache sets).
+constexpr int64_t kColumnBlock = 256;
+constexpr int64_t kOnlineRows = 8;
+// Bytes the C rows of a column block span beyond which softmax takes two passes, not
+// three (a 2 MB L2 per core, shared with the output).
+constexpr int64_t kCachedSpan = 1 << 20;
 // Elements per thread below which softmax stays on one thread.
 constexpr int64_t kSoftmaxGrain = 1 << 14;
 

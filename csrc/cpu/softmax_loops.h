@@ -52,7 +52,8 @@ EMBER_FLATTEN void softmax_row(const T* x, int64_t sx, T* y, int64_t sy, int64_t
   }
 }
 
-// w (<= kColumnBlock) inner positions at x, x + ix, ...; C steps of cx apart.
+// w (<= kColumnBlock) inner positions at x, x + ix, ...; C steps of cx apart. Three
+// passes over C (max, exp and sum, scale), cheap while the block stays in L2.
 template <class T, bool Log, bool Unit>
 EMBER_FLATTEN void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy, int64_t C, int64_t w) {
   if (Unit) ix = iy = 1;
@@ -83,6 +84,48 @@ EMBER_FLATTEN void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int
       for (int64_t j = 0; j < w; ++j) yc[j * iy] = (xc[j * ix] - m[j]) - s[j];
     } else {
       for (int64_t j = 0; j < w; ++j) yc[j * iy] *= s[j];
+    }
+  }
+}
+
+// The same for C rows that span more than kCachedSpan bytes (1000x1024, dim=0, rows 4 KB
+// apart): two passes over C, not three, as each pass then comes from L3 (rows a power of
+// two apart also share cache sets, so even less stays in L2): the max and the sum of exp come from one pass, taken
+// kOnlineRows rows at a time (the chunk's max first, from L1, then its exps), with the
+// running sum rescaled by exp(old max - new max) once per chunk. The second pass
+// recomputes exp rather than re-reading a stored one, so y is only written once.
+template <class T, bool Log, bool Unit>
+EMBER_FLATTEN void softmax_columns_online(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy, int64_t C, int64_t w) {
+  if (Unit) ix = iy = 1;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  T m[kColumnBlock], s[kColumnBlock], cm[kColumnBlock];
+  for (int64_t j = 0; j < w; ++j) { m[j] = ninf; s[j] = 0; }
+  for (int64_t c0 = 0; c0 < C; c0 += kOnlineRows) {
+    const int64_t c1 = std::min(C, c0 + kOnlineRows);
+    for (int64_t j = 0; j < w; ++j) cm[j] = m[j];
+    for (int64_t c = c0; c < c1; ++c) {
+      const T* xc = x + c * cx;
+      for (int64_t j = 0; j < w; ++j) cm[j] = xc[j * ix] > cm[j] ? xc[j * ix] : cm[j];  // a NaN is caught by exp
+    }
+    for (int64_t j = 0; j < w; ++j) {
+      s[j] *= cm[j] == m[j] ? T(1) : exp_t(m[j] - cm[j]);  // equal: also both -inf (exp would be NaN)
+      m[j] = cm[j];
+      cm[j] = m[j] == ninf ? T(0) : m[j];  // exp shift: a column all -inf so far adds exp(-inf) = 0
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      const T* xc = x + c * cx;
+      for (int64_t j = 0; j < w; ++j) s[j] += exp_t(xc[j * ix] - cm[j]);
+    }
+  }
+  // A column all -inf: m = -inf and s = 0, so x - m is NaN below, as in PyTorch.
+  for (int64_t j = 0; j < w; ++j) s[j] = Log ? log_t(s[j]) : T(1) / s[j];
+  for (int64_t c = 0; c < C; ++c) {
+    const T* xc = x + c * cx;
+    T* yc = y + c * cy;
+    if (Log) {
+      for (int64_t j = 0; j < w; ++j) yc[j * iy] = (xc[j * ix] - m[j]) - s[j];
+    } else {
+      for (int64_t j = 0; j < w; ++j) yc[j * iy] = exp_t(xc[j * ix] - m[j]) * s[j];
     }
   }
 }
@@ -154,8 +197,14 @@ void softmax_forward_run(const DimLayout<2>& L, const T* x, T* y) {
     return;
   }
   const bool unit = L.istride[0] == 1 && L.istride[1] == 1;
+  const bool online = C * std::max(std::abs(L.cstride[0]), std::abs(L.cstride[1])) * int64_t(sizeof(T)) > kCachedSpan;
   for_column_blocks(L, C, [&](const int64_t* off, int64_t w) {
-    if (unit)
+    if (online && unit)
+      softmax_columns_online<T, Log, true>(x + off[0], L.cstride[0], 1, y + off[1], L.cstride[1], 1, C, w);
+    else if (online)
+      softmax_columns_online<T, Log, false>(x + off[0], L.cstride[0], L.istride[0], y + off[1], L.cstride[1],
+                                            L.istride[1], C, w);
+    else if (unit)
       softmax_columns<T, Log, true>(x + off[0], L.cstride[0], 1, y + off[1], L.cstride[1], 1, C, w);
     else
       softmax_columns<T, Log, false>(x + off[0], L.cstride[0], L.istride[0], y + off[1], L.cstride[1],

@@ -4,24 +4,15 @@
 // sigmoid(-100) = 3.7e-44 (a denormal), gelu(-10) = -7.6e-23, not 0.
 //
 // The tails need care: where a result is exp(-a) for a large a, an absolute error in a
-// becomes the same relative error in the result, so arguments like x^2/2 or
-// sqrt(2/pi)(x + 0.044715 x^3) are formed in double (exact or nearly) and exp is taken
-// of the double as exp(hi) * (1 + lo) with hi = float(a), lo = float(a - hi).
+// becomes the same relative error in the result, so x^2/2 is kept exact as a pair of
+// floats and 2 sqrt(2/pi)(x + 0.044715 x^3) is formed and reduced by n ln2 in double,
+// neither being rounded to float before exp is taken (see the gelu functions).
 //
 // Include inside an EMBER_*_BEGIN region, after vmath.h, so it compiles for that ISA.
 #pragma once
 #include "vmath_global.h"
 
 namespace vmath {
-
-// exp(s) for a double s <= 0 with float accuracy even for s ~ -100 (where rounding s
-// to float first would cost |s| * 2^-24 of relative error).
-[[gnu::always_inline]] inline float exp_of_double(double s) {
-  s = s < -200.0 ? -200.0 : s;  // keeps hi finite; exp(-200) is 0 in float anyway
-  float hi = static_cast<float>(s);
-  float lo = static_cast<float>(s - static_cast<double>(hi));
-  return vmath::exp(hi) * (1.0f + lo);
-}
 
 // sigmoid(x) = 1 / (1 + e^-x), from e = exp(-|x|) so nothing overflows and the
 // negative tail keeps full relative accuracy: x < 0 -> e / (1 + e).
@@ -63,71 +54,113 @@ namespace vmath {
   return ax < 0.625f ? small : big;  // NaN: comparison false, big is NaN
 }
 
-// erfc(z) for z = |x| / sqrt(2), x >= 0 given as its double square x2 = x^2 (exact for a
-// float x). erfc(z) = t exp(-z^2 + q(t)), t = 2 / (2 + z) (as in Numerical Recipes'
-// erfcc), with q a degree-10 polynomial fit to log(erfcx(z) / t) on z in [0, 10.5]
-// (max error 8e-9). q is evaluated in double: float Horner would cost 2-4 ulp here.
-// Beyond z = 10.5, erfc(z) < 1e-49, i.e. 0 in float.
-[[gnu::always_inline]] inline float erfc_of_half_square(float ax, double x2, double log_scale = 0.0) {
-  double z = static_cast<double>(ax) * 0.70710678118654752440;
-  double zc = z > 10.5 ? 10.5 : z;
-  double t = 2.0 / (2.0 + zc);
-  double q = -1.40617332344899149e-01;
-  q = q * t + 9.64371682903833127e-01;
-  q = q * t + -2.76850020158150922e+00;
-  q = q * t + 4.21076819877949582e+00;
-  q = q * t + -3.52917056361615655e+00;
-  q = q * t + 1.65558928152188223e+00;
-  q = q * t + -7.08129187600381460e-01;
-  q = q * t + 2.24958940514880440e-01;
-  q = q * t + 3.54627459199821859e-01;
-  q = q * t + 1.00167345045146639e+00;
-  q = q * t + -1.26557172524825834e+00;
-  float r = static_cast<float>(t) * exp_of_double(q - 0.5 * x2 + log_scale);
-  return z > 10.5 ? 0.0f : r;  // NaN: comparison false, r is NaN
+// x^2 = hi + lo exactly, without FMA (so every SIMD path agrees): xh keeps the top 12
+// significand bits of x, so xh*xh, xh*xl and xl*xl are exact; |lo| < 2^-10 x^2, so its
+// own rounding costs 2^-34 x^2.
+struct SplitSquare {
+  float hi, lo;
+};
+[[gnu::always_inline]] inline SplitSquare split_square(float x) {
+  float xh = bits_to_float(float_to_bits(x) & static_cast<int32_t>(0xfffff000u));
+  float xl = x - xh;
+  return {xh * xh, (xh + xh) * xl + xl * xl};
 }
 
-// 2^64 and its log: a tail result that is a denormal in float is formed scaled by 2^64
-// and scaled back by one final multiply, so it is rounded once, not at every step.
-constexpr double kLogTwo64 = 44.361419555836499802;
+// exp(-(hi + lo) / 2) * 2^scale for the split square of x: -hi/2 is exact and its
+// Cody-Waite reduction by n ln2 is exact too, so -lo/2 is added to the reduced argument
+// and x^2/2 is never rounded (rounding it would cost x^2/2 * 2^-24 of relative error in
+// the tail, ~40 ulp at |x| = 13). Results below 2^-150 are 0; NaN propagates.
+[[gnu::always_inline]] inline float exp_neg_half_square(SplitSquare s, int32_t scale) {
+  float a = -0.5f * s.hi, b = -0.5f * s.lo;
+  bool under = a < -150.0f;  // also |x| = inf, where lo is NaN (inf - inf)
+  a = under ? -150.0f : a;   // a <= 0; keeps n and the two halves of 2^n in range
+  b = under ? 0.0f : b;
+  float n = ((a + b) * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = a - n * 0.693359375f;  // exact
+  r = (r - n * -2.12194440e-4f) + b;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * (r * r) + r + 1.0f;
+  int32_t ni = static_cast<int32_t>(n) + scale;
+  int32_t n1 = ni >> 1, n2 = ni - n1;
+  y = y * bits_to_float((n1 + 127) << 23);
+  return y * bits_to_float((n2 + 127) << 23);
+}
+
+// erfcx(a / sqrt 2) = exp(a^2 / 2) erfc(a / sqrt 2) for a = |x|: a degree 4/5 rational
+// in a, fit to minimize the relative error on [0, 15] (6.3e-9; beyond 15 the exp factor
+// is 0). Evaluated in double: float Horner here accumulates up to 5 ulp for a ~ 11, as
+// every step's rounding is carried whole when a is large; the quotient is taken in float
+// (rounding p and q costs < 1 ulp each, usually far less).
+[[gnu::always_inline]] inline float erfcx_half(float ax) {
+  double a = static_cast<double>(ax < 15.0f ? ax : 15.0f);  // inf -> 15; NaN stays NaN
+  double p = 8.30648227820128017e-03;
+  p = p * a + 8.17623977506170690e-02;
+  p = p * a + 3.67938680867605339e-01;
+  p = p * a + 8.78567376796413502e-01;
+  p = p * a + 1.00000000629995278e+00;
+  double q = 1.04105200066056738e-02;
+  q = q * a + 1.02480085478311916e-01;
+  q = q * a + 4.71409233212261025e-01;
+  q = q * a + 1.20554909599169857e+00;
+  q = q * a + 1.67645238382939055e+00;
+  q = q * a + 1.0;
+  return static_cast<float>(p) / static_cast<float>(q);
+}
+
+// 2^64: a tail result that is a denormal in float is formed scaled by 2^64 and scaled
+// back by one final multiply, so it is rounded once, not at every step.
+constexpr int32_t kTailScale = 64;
 constexpr float kTwoMinus64 = 5.42101086242752217e-20f;
 
-// gelu(x) = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2. For x < 0 that is the erfc tail
-// (no cancellation in 1 + erf); for x >= 0, x (1 - erfc(x / sqrt 2) / 2).
+// gelu(x) = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2. With hc = erfc(|x| / sqrt 2) / 2 =
+// exp(-x^2/2) erfcx(|x| / sqrt 2) / 2: x hc for x < 0 (the tail, no cancellation in
+// 1 + erf) and x (1 - hc) for x >= 0 (hc <= 1/2). gelu(-inf) = -inf * 0 = NaN, as PyTorch.
 [[gnu::always_inline]] inline float gelu_erf(float x) {
-  float ax = __builtin_fabsf(x);
-  double x2 = static_cast<double>(x) * static_cast<double>(x);
   bool neg = x < 0.0f;
-  float hc = 0.5f * erfc_of_half_square(ax, x2, neg ? kLogTwo64 : 0.0);
+  float e = exp_neg_half_square(split_square(x), neg ? kTailScale : 0);
+  float hc = 0.5f * e * erfcx_half(__builtin_fabsf(x));
   return neg ? (x * hc) * kTwoMinus64 : x * (1.0f - hc);
 }
 
-// d gelu / dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+// d gelu / dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi): one exp for both.
 [[gnu::always_inline]] inline float gelu_erf_grad(float x) {
-  float ax = __builtin_fabsf(x);
-  double x2 = static_cast<double>(x) * static_cast<double>(x);
-  float hc = 0.5f * erfc_of_half_square(ax, x2);
+  float e = exp_neg_half_square(split_square(x), 0);
+  float hc = 0.5f * e * erfcx_half(__builtin_fabsf(x));
   float cdf = x < 0.0f ? hc : 1.0f - hc;
-  float pdf = 0.39894228040143267794f * exp_of_double(-0.5 * x2);
-  return cdf + x * pdf;
+  return cdf + x * (0.39894228040143267794f * e);
 }
 
-// The tanh form: gelu(x) ~ x (1 + tanh(u)) / 2 = x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3).
-// a = 2u in double; e = exp(-|a|); sigmoid(a) = 1/(1+e) for a >= 0, e/(1+e) below.
-struct SigmoidPair {
-  float s, one_minus_s;  // sigmoid(a) and 1 - sigmoid(a), each to full relative accuracy
-};
-[[gnu::always_inline]] inline double gelu_tanh_arg(float x) {  // a = 2 sqrt(2/pi) (x + 0.044715 x^3), in double
+// The tanh form: gelu(x) ~ x (1 + tanh(u)) / 2 = x sigmoid(a), a = 2u = 2 sqrt(2/pi)(x +
+// 0.044715 x^3). a is formed in double (in float, |a| ~ 90 would carry 90 * 2^-24 of
+// absolute error, i.e. of relative error in e^a) and reduced by n ln2 in double too;
+// only the reduced |r| <= ln2/2 is rounded to float (2^-26 absolute). e = exp(-|a|);
+// sigmoid(a) = 1/(1+e) for a >= 0, e/(1+e) below.
+[[gnu::always_inline]] inline double gelu_tanh_arg(float x) {
   double xd = static_cast<double>(x);
   return 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
 }
-[[gnu::always_inline]] inline SigmoidPair gelu_tanh_sigmoid(float x) {
-  double a = gelu_tanh_arg(x);
-  float e = exp_of_double(a < 0.0 ? a : -a);
-  float r = 1.0f / (1.0f + e);
-  float er = e * r;
-  bool pos = a >= 0.0;
-  return {pos ? r : er, pos ? er : r};  // NaN: e, r and er are NaN
+// exp(-|a|) * 2^scale; 0 below 2^-150; NaN propagates.
+[[gnu::always_inline]] inline float exp_neg_abs(double a, int32_t scale) {
+  double s = a < 0.0 ? a : -a;
+  s = s < -150.0 ? -150.0 : s;
+  double n = (s * 1.4426950408889634074 + 6755399441055744.0) - 6755399441055744.0;  // round(s / ln2)
+  float r = static_cast<float>(s - n * 0.69314718055994530942);
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * (r * r) + r + 1.0f;
+  int32_t ni = static_cast<int32_t>(n) + scale;
+  int32_t n1 = ni >> 1, n2 = ni - n1;
+  y = y * bits_to_float((n1 + 127) << 23);
+  return y * bits_to_float((n2 + 127) << 23);
 }
 
 // x < 0: x e / (1 + e) with e formed scaled by 2^64 (see kTwoMinus64), so a denormal
@@ -135,16 +168,21 @@ struct SigmoidPair {
 [[gnu::always_inline]] inline float gelu_tanh(float x) {
   double a = gelu_tanh_arg(x);
   bool neg = a < 0.0;
-  float es = exp_of_double((neg ? a : -a) + kLogTwo64);  // e * 2^64
-  float r = (neg ? x * es : x) / (1.0f + es * kTwoMinus64);
+  float es = exp_neg_abs(a, neg ? kTailScale : 0);  // e, times 2^64 when a < 0
+  float r = (neg ? x * es : x) / (1.0f + (neg ? es * kTwoMinus64 : es));
   return neg ? r * kTwoMinus64 : r;  // NaN: every term is NaN
 }
 
-// d/dx [x s(a)] = s + x s (1 - s) a'(x), a' = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+// d/dx [x s(a)] = s + x s (1 - s) a'(x), a' = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2), with
+// s (1 - s) = e / (1 + e)^2 whatever the sign of a.
 [[gnu::always_inline]] inline float gelu_tanh_grad(float x) {
-  SigmoidPair p = gelu_tanh_sigmoid(x);
+  double a = gelu_tanh_arg(x);
+  float e = exp_neg_abs(a, 0);
+  float r = 1.0f / (1.0f + e);
+  float er = e * r;
+  float s = a >= 0.0 ? r : er;  // NaN: e, r and er are NaN
   float da = 1.5957691216057307117f * (1.0f + 0.134145f * x * x);
-  return p.s + x * (p.s * p.one_minus_s) * da;
+  return s + x * (r * er) * da;
 }
 
 // log1p(u) for u in [0, 1] (softplus tails): log(1 + u) corrected for the rounding of
