@@ -462,38 +462,38 @@ def test_loss_modules_match_numpy(device):
 
 # ---------------------------------------------------------------- gradients (float64)
 
-def _double(m):
-    return m.to(ember.float64)
+def _double(m, device="cpu"):
+    return m.to(ember.float64).to(device)
 
 
-def test_gradcheck_linear_and_mlp():
-    lin = _double(nn.Linear(3, 2))
-    x = ember.randn(4, 3, dtype=ember.float64, requires_grad=True)
+def test_gradcheck_linear_and_mlp(device):
+    lin = _double(nn.Linear(3, 2), device)
+    x = ember.randn(4, 3, dtype=ember.float64, device=device, requires_grad=True)
     gradcheck(lambda x, w, b: nn.functional.linear(x, w, b), [x, lin.weight, lin.bias])
-    mlp = _double(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)))
+    mlp = _double(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), device)
     params = list(mlp.parameters())
     gradcheck(lambda x, *ps: mlp(x), [x] + params)
 
 
-def test_gradcheck_conv_pool_bn():
-    conv = _double(nn.Conv2d(2, 3, 3, padding=1, stride=2))
-    x = ember.randn(2, 2, 5, 5, dtype=ember.float64, requires_grad=True)
+def test_gradcheck_conv_pool_bn(device):
+    conv = _double(nn.Conv2d(2, 3, 3, padding=1, stride=2), device)
+    x = ember.randn(2, 2, 5, 5, dtype=ember.float64, device=device, requires_grad=True)
     gradcheck(lambda x, w, b: conv(x), [x, conv.weight, conv.bias])
-    bn = _double(nn.BatchNorm2d(2))
-    x2 = ember.randn(3, 2, 3, 3, dtype=ember.float64, requires_grad=True)
+    bn = _double(nn.BatchNorm2d(2), device)
+    x2 = ember.randn(3, 2, 3, 3, dtype=ember.float64, device=device, requires_grad=True)
     gradcheck(lambda x, w, b: bn(x), [x2, bn.weight, bn.bias], rtol=1e-4, atol=1e-5)
     net = _double(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                                nn.Linear(8, 3)))
-    x3 = ember.randn(2, 1, 4, 4, dtype=ember.float64, requires_grad=True)
+                                nn.Linear(8, 3)), device)
+    x3 = ember.randn(2, 1, 4, 4, dtype=ember.float64, device=device, requires_grad=True)
     gradcheck(lambda x, *ps: net(x), [x3] + list(net.parameters()))
 
 
-def test_mlp_loss_and_gradients_match_numpy_backprop():
+def test_mlp_loss_and_gradients_match_numpy_backprop(device):
     """A two-layer MLP with cross-entropy: ember's loss and every parameter gradient equal a
     hand-written NumPy forward/backward of the same model."""
-    model = _double(models.MLP(5, hidden=(7,), num_classes=3))
-    x = ember.randn(8, 5, dtype=ember.float64)
-    y = ember.tensor([0, 2, 1, 1, 0, 2, 2, 1])
+    model = _double(models.MLP(5, hidden=(7,), num_classes=3), device)
+    x = ember.randn(8, 5, dtype=ember.float64, device=device)
+    y = ember.tensor([0, 2, 1, 1, 0, 2, 2, 1], device=device)
     loss = nn.CrossEntropyLoss()(model(x), y)
     loss.backward()
     w1, b1 = _np(model[1].weight), _np(model[1].bias)
@@ -512,21 +512,24 @@ def test_mlp_loss_and_gradients_match_numpy_backprop():
     dw1, db1 = dh.T @ xn, dh.sum(0)
     np.testing.assert_allclose(loss.item(), ref_loss, rtol=1e-12)
     for p, ref in ((model[1].weight, dw1), (model[1].bias, db1), (model[3].weight, dw2), (model[3].bias, db2)):
+        assert p.grad.device == device
         np.testing.assert_allclose(_np(p.grad), ref, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------- models
 
-def test_models_shapes_and_state_dicts():
-    lenet = models.LeNet((8, 8))
-    assert lenet(ember.randn(3, 1, 8, 8)).shape == (3, 10)
+def test_models_shapes_and_state_dicts(device):
+    lenet = models.LeNet((8, 8)).to(device)
+    out = lenet(ember.randn(3, 1, 8, 8, device=device))
+    assert out.shape == (3, 10) and out.device == device
     assert lenet[7].in_features == 64 * 2 * 2
     assert models.LeNet(28)[7].in_features == 64 * 7 * 7
-    assert models.LeNet((13, 10))(ember.randn(1, 1, 13, 10)).shape == (1, 10)
-    mlp = models.MLP(64, hidden=(32,))
-    assert mlp(ember.randn(4, 1, 8, 8)).shape == (4, 10)
-    r = models.resnet8()
-    assert r(ember.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert models.LeNet((13, 10)).to(device)(ember.randn(1, 1, 13, 10, device=device)).shape == (1, 10)
+    mlp = models.MLP(64, hidden=(32,)).to(device)
+    assert mlp(ember.randn(4, 1, 8, 8, device=device)).shape == (4, 10)
+    r = models.resnet8().to(device)
+    out = r(ember.randn(2, 3, 32, 32, device=device))
+    assert out.shape == (2, 10) and out.device == device
     sd = r.state_dict()
     assert "layer2.0.shortcut.1.running_var" in sd and "layer1.0.bn1.num_batches_tracked" in sd
     r20 = models.resnet20()
@@ -536,6 +539,47 @@ def test_models_shapes_and_state_dicts():
         models.ResNet(10)
     with pytest.raises(ValueError, match="at least 4x4"):
         models.LeNet(3)
+
+
+@pytest.mark.parametrize("name", ["lenet", "mlp"])
+def test_model_training_steps_match_float64_cpu(name, device):
+    """Whole models, forward + backward + optimizer step, three times: float32 on `device`
+    against the same model (same initial weights, same batches) in float64 on the CPU. Loss,
+    every gradient and every updated parameter agree within float32 tolerance."""
+    import copy
+    from ember import optim
+    ember.manual_seed(0)
+    model = models.LeNet((8, 8)) if name == "lenet" else models.MLP(64, hidden=(32, 16))
+    ref = copy.deepcopy(model).to(ember.float64)
+    model.to(device)
+
+    def make_opt(m):
+        if name == "lenet":
+            return optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+        return optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-2)
+
+    opt, opt_ref = make_opt(model), make_opt(ref)
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        xn = rng.standard_normal((6, 1, 8, 8)).astype(np.float32)
+        yn = rng.integers(0, 10, 6)
+        results = []
+        for m, o, dt, dev in ((model, opt, ember.float32, device), (ref, opt_ref, ember.float64, "cpu")):
+            o.zero_grad()
+            loss = nn.functional.cross_entropy(m(ember.tensor(xn, dtype=dt, device=dev)),
+                                               ember.tensor(yn, device=dev))
+            loss.backward()
+            grads = [_np(p.grad) for p in m.parameters()]
+            o.step()
+            assert loss.device == dev and all(p.device == dev and p.dtype == dt for p in m.parameters())
+            results.append((loss.item(), grads, [_np(p) for p in m.parameters()]))
+        (loss, grads, params), (loss_ref, grads_ref, params_ref) = results
+        assert loss == pytest.approx(loss_ref, rel=1e-5)
+        for i, (g, gr, p, pr) in enumerate(zip(grads, grads_ref, params, params_ref)):
+            # (float32 on the CPU uses about a quarter of this; the GPU sums in another order)
+            np.testing.assert_allclose(g, gr, rtol=2e-4, atol=3e-5 * np.abs(gr).max(),
+                                       err_msg=f"step {step}: gradient of parameter {i}")
+            np.testing.assert_allclose(p, pr, rtol=1e-5, atol=1e-6, err_msg=f"step {step}: parameter {i}")
 
 
 # ---------------------------------------------------------------- bad arguments
@@ -567,24 +611,27 @@ def test_bad_layer_arguments():
         nn.GELU("fast")
 
 
-def test_bad_layer_inputs():
+def test_bad_layer_inputs(device):
+    def z(*shape):
+        return ember.zeros(*shape, device=device)
     with pytest.raises(ValueError, match="does not end in in_features=3"):
-        nn.Linear(3, 2)(ember.zeros(4, 5))
+        nn.Linear(3, 2, device=device)(z(4, 5))
     with pytest.raises(ValueError, match="input has 2 channels .* expected in_channels=3"):
-        nn.Conv2d(3, 4, 3)(ember.zeros(1, 2, 5, 5))
+        nn.Conv2d(3, 4, 3, device=device)(z(1, 2, 5, 5))
     with pytest.raises(ValueError, match="expected a 3D .* or 4D"):
-        nn.Conv2d(3, 4, 3)(ember.zeros(5, 5))
+        nn.Conv2d(3, 4, 3, device=device)(z(5, 5))
     with pytest.raises(ValueError, match=r"expected 4D input \(got 3D input"):
-        nn.BatchNorm2d(3)(ember.zeros(2, 3, 4))
+        nn.BatchNorm2d(3, device=device)(z(2, 3, 4))
     with pytest.raises(ValueError, match="expected num_features=3"):
-        nn.BatchNorm1d(3)(ember.zeros(2, 4))
+        nn.BatchNorm1d(3, device=device)(z(2, 4))
 
 
-def test_deepcopy_makes_independent_parameters():
+def test_deepcopy_makes_independent_parameters(device):
     import copy
-    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).to(device)
     m2 = copy.deepcopy(m)
     assert isinstance(m2[0].weight, nn.Parameter) and m2[0].weight.requires_grad
+    assert all(t.device == device for t in list(m2.parameters()) + list(m2.buffers()))
     np.testing.assert_array_equal(_np(m2[0].weight), _np(m[0].weight))
     with ember.no_grad():
         m2[0].weight.fill_(0.0)
