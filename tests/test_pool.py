@@ -24,6 +24,14 @@ MAX_CONFIGS = [
     ((0, 3, 6, 6), 2, 2, 0, False),             # batch 0
     ((1, 1, 1, 1), 1, 1, 0, False),
     ((3, 5, 13, 17), 5, 2, 2, False),
+    # vectorized rows (no dilation, column stride 1 or 2): blocks of 16 and 8 outputs,
+    # the last one shifted left; odd widths, padding 0/1, ceil mode, short rows
+    ((2, 3, 40, 37), 3, 2, 1, False),
+    ((1, 2, 23, 21), 3, 2, 0, True),
+    ((2, 2, 19, 35), 3, 1, 1, False),
+    ((1, 2, 12, 11), 2, 1, 0, False),
+    ((1, 2, 9, 40), (3, 2), (2, 2), (1, 0), True),
+    ((2, 2, 5, 6), 3, 2, 1, False),
 ]
 
 
@@ -52,8 +60,10 @@ def test_max_pool2d_against_ref(cfg, dtype, device):
 
 
 @pytest.mark.parametrize("cfg", [MAX_CONFIGS[0], MAX_CONFIGS[1], MAX_CONFIGS[2], MAX_CONFIGS[4], MAX_CONFIGS[5],
-                                 MAX_CONFIGS[7]],
-                         ids=["2x2", "2x2-spill", "2x2-spill-odd", "2x2-spill8", "2x2-spill8-odd", "3x3"])
+                                 MAX_CONFIGS[7], MAX_CONFIGS[14], MAX_CONFIGS[15], MAX_CONFIGS[16], MAX_CONFIGS[17],
+                                 MAX_CONFIGS[18], MAX_CONFIGS[19]],
+                         ids=["2x2", "2x2-spill", "2x2-spill-odd", "2x2-spill8", "2x2-spill8-odd", "3x3",
+                              "s2-16", "s2-ceil", "s1-16", "s1-8", "s2-rect-ceil", "s2-short"])
 def test_max_pool2d_every_isa(isa, cfg):
     _check_max(cfg)
 
@@ -84,7 +94,9 @@ def _check_many_ties_and_nans(shape, k, s, p, device):
 
 
 TIE_CONFIGS = [(2, 2, 0), (3, 2, 1)]
-MANY_TIE_CONFIGS = [((2, 2, 28, 30), 2, 2, 0), ((2, 2, 8, 10), 2, 2, 0), ((2, 2, 11, 9), 3, 2, 1)]
+MANY_TIE_CONFIGS = [((2, 2, 28, 30), 2, 2, 0), ((2, 2, 8, 10), 2, 2, 0), ((2, 2, 11, 9), 3, 2, 1),
+                    ((2, 2, 21, 40), 3, 2, 1), ((2, 2, 13, 37), 3, 1, 1), ((2, 2, 9, 20), 3, 2, 0)]
+MANY_TIE_IDS = ["2x2-spill", "2x2", "general", "s2-16", "s1-16", "s2-8"]
 
 
 @pytest.mark.parametrize("k, s, p", TIE_CONFIGS, ids=["2x2", "general"])
@@ -97,12 +109,12 @@ def test_max_pool2d_ties_and_nan_every_device(device, k, s, p):
     _check_ties_and_nan(k, s, p, device)
 
 
-@pytest.mark.parametrize("shape, k, s, p", MANY_TIE_CONFIGS, ids=["2x2-spill", "2x2", "general"])
+@pytest.mark.parametrize("shape, k, s, p", MANY_TIE_CONFIGS, ids=MANY_TIE_IDS)
 def test_max_pool2d_many_ties_and_nans(isa, shape, k, s, p):
     _check_many_ties_and_nans(shape, k, s, p, "cpu")
 
 
-@pytest.mark.parametrize("shape, k, s, p", MANY_TIE_CONFIGS, ids=["2x2-spill", "2x2", "general"])
+@pytest.mark.parametrize("shape, k, s, p", MANY_TIE_CONFIGS, ids=MANY_TIE_IDS)
 def test_max_pool2d_many_ties_and_nans_every_device(device, shape, k, s, p):
     _check_many_ties_and_nans(shape, k, s, p, device)
 

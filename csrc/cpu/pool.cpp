@@ -5,6 +5,7 @@
 //   x (N,C,H,W)   out, indices, grad_out (N,C,P,Q)   grad_x (N,C,H,W)
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <limits>
 #include "../conv_pool_checks.h"
 #include "../ops.h"
@@ -30,6 +31,9 @@ void max_forward_impl(const TensorView& xv, const TensorView& yv, const TensorVi
   int64_t* idx = iv ? iv->ptr<int64_t>() : nullptr;
   const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
                           g.pad_w == 0 && g.dil_h == 1 && g.dil_w == 1 && 2 * P <= H && 2 * Q <= W;
+  // no dilation, column stride 1 or 2, plane offsets in int32: the vectorized rows
+  const int strided = g.dil_h == 1 && g.dil_w == 1 && (g.stride_w == 1 || g.stride_w == 2) && H * W < (int64_t(1) << 31)
+                          ? static_cast<int>(g.stride_w) : 0;
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
     if (two_by_two && H == 2 * P) {  // the planes' row pairs are evenly spaced: one run of rows
       EMBER_ISA_CALL(max_pool_2x2_rows<T>, x + c0 * H * W, W, (c1 - c0) * P, P, Q, y + c0 * P * Q,
@@ -39,6 +43,8 @@ void max_forward_impl(const TensorView& xv, const TensorView& yv, const TensorVi
     for (int64_t c = c0; c < c1; ++c) {
       int64_t* ic = idx ? idx + c * P * Q : nullptr;
       if (two_by_two) EMBER_ISA_CALL(max_pool_2x2_rows<T>, x + c * H * W, W, P, P, Q, y + c * P * Q, ic);
+      else if (strided == 1) EMBER_ISA_CALL(max_pool_plane_s1<T>, x + c * H * W, H, W, g, P, Q, y + c * P * Q, ic);
+      else if (strided == 2) EMBER_ISA_CALL(max_pool_plane_s2<T>, x + c * H * W, H, W, g, P, Q, y + c * P * Q, ic);
       else EMBER_ISA_CALL(max_pool_plane<T>, x + c * H * W, H, W, g, P, Q, y + c * P * Q, ic);
     }
   });

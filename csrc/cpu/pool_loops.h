@@ -2,39 +2,141 @@
 // region by pool.cpp (no include guard on purpose).
 //   x (H,W)  out, idx (P,Q)
 
-// Max pool, any geometry. Ties keep the first position in row-major order; NaN wins
-// (the last NaN in the window), as torch.
+// taps i with 0 <= start + i*dil < n, for a window starting at `start`
+inline void pool_tap_range(int64_t start, int64_t k, int64_t dil, int64_t n, int64_t* lo, int64_t* hi) {
+  *lo = start >= 0 ? 0 : (-start + dil - 1) / dil;
+  *hi = start + (k - 1) * dil < n ? k : (n - 1 - start) / dil + 1;
+}
+
+// One output of a max pool window: rows i0..i1 and columns j0..j1 of the taps that fall
+// inside the input (padding never wins). Ties keep the first position in row-major
+// order; NaN wins (the last NaN in the window), as torch.
+template <class T>
+inline void max_pool_window(const T* x, int64_t W, const PoolGeometry& g, int64_t h0, int64_t i0, int64_t i1,
+                            int64_t w0, int64_t j0, int64_t j1, T* out, int64_t* idx) {
+  T best = -std::numeric_limits<T>::infinity();
+  int64_t bi = (h0 + i0 * g.dil_h) * W + w0 + j0 * g.dil_w;
+  for (int64_t i = i0; i < i1; ++i)
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t at = (h0 + i * g.dil_h) * W + w0 + j * g.dil_w;
+      const T v = x[at];
+      if (v > best || v != v) {
+        best = v;
+        bi = at;
+      }
+    }
+  *out = best;
+  if (idx) *idx = bi;
+}
+
+// Max pool, any geometry (dilation, any stride): one window at a time.
 template <class T>
 void max_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int64_t P, int64_t Q, T* out,
                     int64_t* idx) {
-  // taps i with 0 <= start + i*dil < n, for a window starting at `start`
-  auto tap_range = [](int64_t start, int64_t k, int64_t dil, int64_t n, int64_t* lo, int64_t* hi) {
-    *lo = start >= 0 ? 0 : (-start + dil - 1) / dil;
-    *hi = start + (k - 1) * dil < n ? k : (n - 1 - start) / dil + 1;
-  };
   for (int64_t p = 0; p < P; ++p) {
     const int64_t h0 = p * g.stride_h - g.pad_h;
     int64_t i0, i1;
-    tap_range(h0, g.kernel_h, g.dil_h, H, &i0, &i1);
+    pool_tap_range(h0, g.kernel_h, g.dil_h, H, &i0, &i1);
     for (int64_t q = 0; q < Q; ++q) {
       const int64_t w0 = q * g.stride_w - g.pad_w;
       int64_t j0, j1;
-      tap_range(w0, g.kernel_w, g.dil_w, W, &j0, &j1);
-      T best = -std::numeric_limits<T>::infinity();
-      int64_t bi = (h0 + i0 * g.dil_h) * W + w0 + j0 * g.dil_w;
-      for (int64_t i = i0; i < i1; ++i)
-        for (int64_t j = j0; j < j1; ++j) {
-          const int64_t at = (h0 + i * g.dil_h) * W + w0 + j * g.dil_w;
-          const T v = x[at];
-          if (v > best || v != v) {
-            best = v;
-            bi = at;
-          }
-        }
-      out[p * Q + q] = best;
-      if (idx) idx[p * Q + q] = bi;
+      pool_tap_range(w0, g.kernel_w, g.dil_w, W, &j0, &j1);
+      max_pool_window(x, W, g, h0, i0, i1, w0, j0, j1, out + p * Q + q, idx ? idx + p * Q + q : nullptr);
     }
   }
+}
+
+// B consecutive outputs q0..q0+B-1 of one output row whose windows lie inside the
+// input's columns (rows hs..he already clipped): the taps go in row-major order, each
+// one a B-lane select over the row's columns S*q + j - pad. GCC vector types keep the
+// running max and its tap in registers across taps (arrays went through the stack,
+// a store-to-load stall per tap). S = 2 loads two vectors and keeps the even lanes; the
+// second load starts one element early so no read passes the last window's last tap.
+// c holds the winning tap's plane offset minus S*q (the caller checks H*W < 2^31).
+template <class T, int S, int B, bool kIdx>
+inline void max_pool_block(const T* x, int64_t W, int64_t hs, int64_t he, int64_t kw, int64_t pad, int64_t q0,
+                           T* o, int64_t* ip) {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;  // lanes as wide as T
+  typedef T V __attribute__((vector_size(B * sizeof(T))));
+  typedef I VI __attribute__((vector_size(B * sizeof(T))));
+  auto load = [](const T* r) {
+    V v;
+    std::memcpy(&v, r, sizeof(V));
+    if (S == 1) return v;
+    V hi;
+    std::memcpy(&hi, r + B - 1, sizeof(V));
+    VI even;  // lane l <- element 2l: from v below B, else from hi (shifted by one)
+    for (int l = 0; l < B; ++l) even[l] = 2 * l < B ? 2 * l : B + 2 * l - (B - 1);
+    return __builtin_shuffle(v, hi, even);
+  };
+  const T* base = x + S * q0 - pad;
+  V best = load(base + hs * W);
+  VI c = VI{} + static_cast<I>(hs * W - pad);
+  for (int64_t h = hs; h < he; ++h)
+    for (int64_t j = h == hs ? 1 : 0; j < kw; ++j) {
+      const V v = load(base + h * W + j);
+      const VI t = (v > best) | (v != v);
+      best = t ? v : best;
+      if (kIdx) c = t ? VI{} + static_cast<I>(h * W - pad + j) : c;
+    }
+  std::memcpy(o, &best, sizeof(V));
+  if (kIdx)
+    for (int l = 0; l < B; ++l) ip[l] = static_cast<int64_t>(c[l]) + S * (q0 + l);
+}
+
+// Max pool without dilation, column stride S (1 or 2), any kernel, padding, row stride
+// and ceil mode. Border columns (windows that reach into the padding) go one window at
+// a time; the interior of each output row goes in blocks of 16 or 8 outputs, the last
+// block shifted left to end at the interior's end (it recomputes a few outputs, the same
+// values), so no read leaves the row's windows. Interiors under 8 outputs go one window
+// at a time too.
+template <class T, int S, bool kIdx>
+void max_pool_rows_strided(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int64_t P, int64_t Q, T* out,
+                           int64_t* idx) {
+  const int64_t kw = g.kernel_w, pad = g.pad_w;
+  const int64_t q_lo = std::min(Q, (pad + S - 1) / S);  // first window with w0 >= 0
+  const int64_t q_hi = W - kw + pad < 0 ? q_lo : std::max(q_lo, std::min(Q, (W - kw + pad) / S + 1));
+  const int64_t m = q_hi - q_lo;
+  const int64_t B = m >= 16 ? 16 : m >= 8 ? 8 : 0;
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t h0 = p * g.stride_h - g.pad_h;
+    int64_t i0, i1;
+    pool_tap_range(h0, g.kernel_h, 1, H, &i0, &i1);
+    T* o = out + p * Q;
+    int64_t* ip = kIdx ? idx + p * Q : nullptr;
+    auto one = [&](int64_t q) {
+      const int64_t w0 = q * S - pad;
+      int64_t j0, j1;
+      pool_tap_range(w0, kw, 1, W, &j0, &j1);
+      max_pool_window(x, W, g, h0, i0, i1, w0, j0, j1, o + q, kIdx ? ip + q : nullptr);
+    };
+    for (int64_t q = 0; q < q_lo; ++q) one(q);
+    for (int64_t q = q_hi; q < Q; ++q) one(q);
+    if (B == 0 || i0 >= i1) {
+      for (int64_t q = q_lo; q < q_hi; ++q) one(q);
+      continue;
+    }
+    const int64_t hs = h0 + i0, he = h0 + i1;
+    for (int64_t q0 = q_lo; q0 < q_hi; q0 += B) {
+      const int64_t qb = std::min(q0, q_hi - B);
+      if (B == 16) max_pool_block<T, S, 16, kIdx>(x, W, hs, he, kw, pad, qb, o + qb, kIdx ? ip + qb : nullptr);
+      else max_pool_block<T, S, 8, kIdx>(x, W, hs, he, kw, pad, qb, o + qb, kIdx ? ip + qb : nullptr);
+    }
+  }
+}
+
+// Entry points per column stride (one template argument each, for EMBER_ISA_CALL).
+template <class T>
+void max_pool_plane_s1(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int64_t P, int64_t Q, T* out,
+                       int64_t* idx) {
+  if (idx) max_pool_rows_strided<T, 1, true>(x, H, W, g, P, Q, out, idx);
+  else max_pool_rows_strided<T, 1, false>(x, H, W, g, P, Q, out, nullptr);
+}
+template <class T>
+void max_pool_plane_s2(const T* x, int64_t H, int64_t W, const PoolGeometry& g, int64_t P, int64_t Q, T* out,
+                       int64_t* idx) {
+  if (idx) max_pool_rows_strided<T, 2, true>(x, H, W, g, P, Q, out, idx);
+  else max_pool_rows_strided<T, 2, false>(x, H, W, g, P, Q, out, nullptr);
 }
 
 // Max pool 2x2, stride 2, no padding (the LeNet/VGG case): branch-free selects over the

@@ -32,7 +32,11 @@ namespace vmath {
 }
 
 // tanh(x): an odd polynomial below 0.625 (fit to tanh(x)/x - 1 in x^2; < 1 ulp), above
-// it 1 - 2 / (exp(2|x|) + 1), which is 1 for |x| > 9 (exp overflows to inf there).
+// it t / (t + 2) with t = expm1(2|x|) (< 1.5 ulp). Both are evaluated for every lane, so
+// each is kept short: expm1 = 2^n (e^r - 1) + (2^n - 1) needs no general exp (no
+// denormal scaling, no overflow: |x| is clamped to 10, where tanh rounds to 1), and
+// e^r - 1 = r + r^2 q(r) with q of degree 4 (minimax on |r| <= ln2/2, 0.3 ulp) suffices
+// because t / (t + 2) halves t's relative error for |x| >= 0.625 (t >= 2.4).
 [[gnu::always_inline]] inline float tanh(float x) {
   float ax = __builtin_fabsf(x);
   float s = x * x;
@@ -42,8 +46,20 @@ namespace vmath {
   p = p * s + 1.3332782686e-01f;
   p = p * s + -3.3333328366e-01f;
   float small = x + x * s * p;
-  float big = 1.0f - 2.0f / (vmath::exp(2.0f * ax) + 1.0f);
-  big = __builtin_copysignf(big, x);
+  float a = 2.0f * (ax > 10.0f ? 10.0f : ax);  // NaN passes the clamp
+  // n = round(a / ln2) by the 1.5 * 2^23 trick; r = a - n ln2 with ln2 split in two
+  float n = (a * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = a - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float q = 1.3882371957e-03f;
+  q = q * r + 8.3666676042e-03f;
+  q = q * r + 4.1667206048e-02f;
+  q = q * r + 1.6666542545e-01f;
+  q = q * r + 4.9999998127e-01f;
+  float em = q * (r * r) + r;
+  float scale = bits_to_float((static_cast<int32_t>(n) + 127) << 23);  // 2^n, n <= 29
+  float t = scale * em + (scale - 1.0f);
+  float big = __builtin_copysignf(t / (t + 2.0f), x);
   return ax < 0.625f ? small : big;  // NaN: comparison false, big is NaN
 }
 
