@@ -15,34 +15,39 @@ from ember.data import transforms as T
 
 
 # ---------------------------------------------------------------- DataLoader
+# DataLoader has no device argument: batches are collated in host memory (fit and evaluate
+# move them), so the device tests build datasets from device tensors and check the values.
 
 def _np(t):
     return t.numpy(force=True)
 
 
-def test_tensordataset_and_sequential_batches():
-    x = ember.arange(20).reshape(10, 2).float()
-    y = ember.arange(10)
+def test_tensordataset_and_sequential_batches(device):
+    x = ember.arange(20, device=device).reshape(10, 2).float()
+    y = ember.arange(10, device=device)
     ds = data.TensorDataset(x, y)
     assert len(ds) == 10
     xi, yi = ds[3]
-    assert _np(xi).tolist() == [6.0, 7.0] and yi.item() == 3
+    assert xi.device == device and _np(xi).tolist() == [6.0, 7.0] and yi.item() == 3
     dl = data.DataLoader(ds, batch_size=4)
     assert len(dl) == 3
     batches = list(dl)
     assert [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
     assert _np(batches[2][1]).tolist() == [8, 9]
     assert batches[0][0].dtype == ember.float32 and batches[0][1].dtype == ember.int64
+    moved = [tuple(t.to(device) for t in b) for b in batches]
+    assert all(t.device == device for b in moved for t in b)
+    np.testing.assert_array_equal(np.concatenate([_np(b[0]) for b in moved]), _np(x))
     dl = data.DataLoader(ds, batch_size=4, drop_last=True)
     assert len(dl) == 2 and [b[0].shape[0] for b in dl] == [4, 4]
     with pytest.raises(ValueError, match="Size mismatch between tensors"):
-        data.TensorDataset(x, ember.arange(9))
+        data.TensorDataset(x, ember.arange(9, device=device))
     with pytest.raises(ValueError, match="batch_size should be a positive integer"):
         data.DataLoader(ds, batch_size=0)
 
 
-def test_shuffle_is_seeded_and_a_permutation():
-    ds = data.TensorDataset(ember.arange(50))
+def test_shuffle_is_seeded_and_a_permutation(device):
+    ds = data.TensorDataset(ember.arange(50, device=device))
     g1, g2 = ember.Generator(5), ember.Generator(5)
     a = [_np(b[0]).tolist() for b in data.DataLoader(ds, batch_size=8, shuffle=True, generator=g1)]
     b = [_np(b[0]).tolist() for b in data.DataLoader(ds, batch_size=8, shuffle=True, generator=g2)]
@@ -85,6 +90,7 @@ def test_default_collate_types():
 
 
 # ---------------------------------------------------------------- digits
+# (the datasets read files into host memory: CPU only)
 
 def test_digits_bundled_split():
     tr, te = data.Digits(train=True), data.Digits(train=False)
@@ -259,8 +265,8 @@ def test_cifar10_errors_and_restricted_unpickler(tmp_path):
 
 # ---------------------------------------------------------------- transforms
 
-def test_transforms():
-    img = ember.arange(2 * 3 * 4).reshape(2, 3, 4).float()
+def test_transforms(device):
+    img = ember.arange(2 * 3 * 4, device=device).reshape(2, 3, 4).float()
     n = T.Normalize([1.0, 2.0], [2.0, 4.0])(img)
     ref = (_np(img) - np.array([1, 2]).reshape(2, 1, 1)) / np.array([2, 4]).reshape(2, 1, 1)
     np.testing.assert_allclose(_np(n), ref)
@@ -284,12 +290,13 @@ def test_transforms():
     with pytest.raises(ValueError, match="larger than the"):
         T.RandomCrop(10)(img)
     with pytest.raises(ValueError, match="3 channels"):
-        T.Normalize([0, 0], [1, 1])(ember.zeros(3, 2, 2))
+        T.Normalize([0, 0], [1, 1])(ember.zeros(3, 2, 2, device=device))
 
 
-def test_custom_collate_gets_the_list_of_samples():
-    ds = data.TensorDataset(ember.arange(6), ember.arange(6) * 2)
+def test_custom_collate_gets_the_list_of_samples(device):
+    ds = data.TensorDataset(ember.arange(6, device=device), ember.arange(6, device=device) * 2)
     seen = []
     dl = data.DataLoader(ds, batch_size=4, collate_fn=lambda samples: seen.append(samples) or len(samples))
     assert list(dl) == [4, 2]
     assert isinstance(seen[0], list) and len(seen[0]) == 4 and seen[0][1][1].item() == 2
+    assert seen[0][1][1].device == device  # samples are the dataset's own rows

@@ -19,6 +19,8 @@ def _np(t):
 
 
 # ---------------------------------------------------------------- Module machinery
+# (registration, traversal, repr and argument errors are bookkeeping in Python with no
+# kernel or storage involved, so those tests run on the CPU only)
 
 class Net(nn.Module):
     def __init__(self):
@@ -84,27 +86,28 @@ def test_setattr_errors():
         nn.Module().register_parameter("w", ember.zeros(1))
 
 
-def test_train_eval_and_zero_grad():
-    m = Net()
+def test_train_eval_and_zero_grad(device):
+    m = Net().to(device)
     assert m.training and m.bn.training
     m.eval()
     assert not m.training and not m.bn.training and not m.fc2.training
     m.train()
     assert m.bn.training
     for p in m.parameters():
-        p.grad = ember.ones(p.shape)
+        p.grad = ember.ones(p.shape, device=device)
     m.zero_grad(set_to_none=False)
-    assert all(np.all(_np(p.grad) == 0) for p in m.parameters())
+    assert all(np.all(_np(p.grad) == 0) and p.grad.device == device for p in m.parameters())
     m.zero_grad()
     assert all(p.grad is None for p in m.parameters())
 
 
-def test_to_dtype_keeps_parameter_identity():
-    m = Net()
+def test_to_dtype_keeps_parameter_identity(device):
+    m = Net().to(device)
     params = list(m.parameters())
     m.to(ember.float64)
     assert [id(p) for p in m.parameters()] == [id(p) for p in params]
-    assert all(p.dtype == ember.float64 for p in m.parameters())
+    assert all(p.dtype == ember.float64 and p.device == device for p in m.parameters())
+    assert m.bn.running_mean.device == device and m.bn.num_batches_tracked.device == device
     assert m.bn.running_mean.dtype == ember.float64
     assert m.bn.num_batches_tracked.dtype == ember.int64  # integer buffers keep their dtype
     m.float()
@@ -113,21 +116,27 @@ def test_to_dtype_keeps_parameter_identity():
         m.to(ember.int64)
 
 
-def test_state_dict_and_load():
-    m = Net()
+def test_state_dict_and_load(device):
+    m = Net().to(device)
     sd = m.state_dict()
+    assert all(t.device == device for t in sd.values())
     assert list(sd) == ["scale", "count", "fc1.weight", "fc1.bias", "bn.weight", "bn.bias", "bn.running_mean",
                         "bn.running_var", "bn.num_batches_tracked", "fc2.weight", "fc2.bias"]
     assert "scratch" not in sd  # non-persistent buffer
     assert not any(t.requires_grad for t in sd.values())
-    m2 = Net()
-    m2.load_state_dict(sd)
-    for k, v in m2.state_dict().items():
-        np.testing.assert_array_equal(_np(v), _np(sd[k]))
+    for dst in ("cpu", device):  # loads onto either device, whichever the source's
+        m2 = Net().to(dst)
+        m2.load_state_dict(sd)
+        for k, v in m2.state_dict().items():
+            assert v.device == dst
+            np.testing.assert_array_equal(_np(v), _np(sd[k]))
     # load copies values, it does not alias the source
     before = _np(m2.fc1.weight).copy()
     sd["fc1.weight"].fill_(3.0)
     np.testing.assert_array_equal(_np(m2.fc1.weight), before)
+    # and back: a CPU state dict into the model on device
+    m.load_state_dict(Net().state_dict())
+    assert all(t.device == device for t in m.state_dict().values())
 
 
 def test_load_state_dict_errors():
@@ -216,8 +225,8 @@ def test_default_inits_match_torch_bounds():
     assert bn.num_batches_tracked.item() == 0 and bn.num_batches_tracked.shape == ()
 
 
-def test_init_functions():
-    t = ember.empty(200, 300)
+def test_init_functions(device):
+    t = ember.empty(200, 300, device=device)
     init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu")
     assert abs(_np(t).std() - math.sqrt(2.0 / 200)) < 0.02 * math.sqrt(2.0 / 200)
     init.kaiming_uniform_(t, nonlinearity="relu")
@@ -235,7 +244,7 @@ def test_init_functions():
     init.zeros_(t)
     assert not _np(t).any()
     init.ones_(t)
-    assert np.all(_np(t) == 1)
+    assert np.all(_np(t) == 1) and t.device == device
     assert init.calculate_gain("leaky_relu", math.sqrt(5)) == pytest.approx(math.sqrt(2 / 6))
     assert init.calculate_gain("tanh") == pytest.approx(5 / 3)
     with pytest.raises(ValueError, match="Unsupported nonlinearity"):
@@ -246,15 +255,18 @@ def test_init_functions():
         init.kaiming_uniform_(t, mode="fan_sideways")
 
 
-def test_init_is_seeded():
+def test_init_is_seeded(device):
+    # one generator for both devices: a layer made on the device holds the CPU layer's values
     ember.manual_seed(7)
     a = _np(nn.Linear(5, 4).weight).copy()
     ember.manual_seed(7)
-    b = _np(nn.Linear(5, 4).weight)
-    np.testing.assert_array_equal(a, b)
+    lin = nn.Linear(5, 4, device=device)
+    assert lin.weight.device == device and lin.bias.device == device
+    np.testing.assert_array_equal(a, _np(lin.weight))
     g = ember.Generator(3)
-    t1 = init.normal_(ember.empty(3), generator=g)
+    t1 = init.normal_(ember.empty(3, device=device), generator=g)
     t2 = init.normal_(ember.empty(3), generator=ember.Generator(3))
+    assert t1.device == device
     np.testing.assert_array_equal(_np(t1), _np(t2))
 
 
@@ -286,37 +298,42 @@ def _conv2d_ref(x, w, b, stride, padding, dilation, groups):
     dict(cin=4, cout=6, k=(3, 2), stride=2, padding=(0, 1), dilation=1, groups=2, bias=False, hw=(9, 8)),
     dict(cin=2, cout=2, k=3, stride=1, padding=2, dilation=2, groups=1, bias=True, hw=(5, 5)),
 ])
-def test_conv2d_matches_numpy(cfg):
+def test_conv2d_matches_numpy(cfg, device):
     conv = nn.Conv2d(cfg["cin"], cfg["cout"], cfg["k"], stride=cfg["stride"], padding=cfg["padding"],
-                     dilation=cfg["dilation"], groups=cfg["groups"], bias=cfg["bias"])
-    x = ember.randn(2, cfg["cin"], *cfg["hw"])
+                     dilation=cfg["dilation"], groups=cfg["groups"], bias=cfg["bias"]).to(device)
+    x = ember.randn(2, cfg["cin"], *cfg["hw"], device=device)
     ref = _conv2d_ref(_np(x), _np(conv.weight), None if conv.bias is None else _np(conv.bias), conv.stride,
                       conv.padding, conv.dilation, conv.groups)
     out = conv(x)
-    assert out.shape == ref.shape
+    assert out.shape == ref.shape and out.device == device
     assert_close(out, ref, n_reduce=conv.weight.shape[1] * 9)
 
 
-def test_conv_same_padding_keeps_size():
-    x = ember.randn(2, 3, 7, 8)
-    conv = nn.Conv2d(3, 4, (3, 4), padding="same", dilation=(1, 2))
-    assert conv(x).shape == (2, 4, 7, 8)
-    conv1 = nn.Conv1d(3, 5, 4, padding="same")
-    assert conv1(ember.randn(2, 3, 10)).shape == (2, 5, 10)
-    assert nn.Conv1d(3, 5, 4, padding="valid")(ember.randn(2, 3, 10)).shape == (2, 5, 7)
+def test_conv_same_padding_keeps_size(device):
+    x = ember.randn(2, 3, 7, 8, device=device)
+    conv = nn.Conv2d(3, 4, (3, 4), padding="same", dilation=(1, 2), device=device)
+    y = conv(x)
+    assert y.shape == (2, 4, 7, 8) and y.device == device
+    # the same as padding the input by hand: dilation * (kernel - 1) split evenly, (1, 1) and (3, 3)
+    xp = ember.tensor(np.pad(_np(x), ((0, 0), (0, 0), (1, 1), (3, 3))), device=device)
+    ref = _conv2d_ref(_np(xp), _np(conv.weight), _np(conv.bias), (1, 1), (0, 0), (1, 2), 1)
+    assert_close(y, ref, n_reduce=36)
+    conv1 = nn.Conv1d(3, 5, 4, padding="same").to(device)
+    assert conv1(ember.randn(2, 3, 10, device=device)).shape == (2, 5, 10)
+    assert nn.Conv1d(3, 5, 4, padding="valid").to(device)(ember.randn(2, 3, 10, device=device)).shape == (2, 5, 7)
 
 
-def test_conv1d_matches_numpy():
-    conv = nn.Conv1d(3, 4, 3, stride=2, padding=1)
-    x = ember.randn(2, 3, 11)
+def test_conv1d_matches_numpy(device):
+    conv = nn.Conv1d(3, 4, 3, stride=2, padding=1).to(device)
+    x = ember.randn(2, 3, 11, device=device)
     ref = _conv2d_ref(_np(x)[:, :, None], _np(conv.weight)[:, :, None], _np(conv.bias), (1, 2), (0, 1),
                       (1, 1), 1)[:, :, 0]
     assert_close(conv(x), ref, n_reduce=9)
 
 
-def test_linear_and_activations_match_numpy():
-    lin = nn.Linear(7, 5)
-    x = ember.randn(3, 4, 7)
+def test_linear_and_activations_match_numpy(device):
+    lin = nn.Linear(7, 5).to(device)
+    x = ember.randn(3, 4, 7, device=device)
     ref = _np(x).astype(np.float64) @ _np(lin.weight).T.astype(np.float64) + _np(lin.bias)
     assert lin(x).shape == (3, 4, 5)
     assert_close(lin(x), ref, n_reduce=7)
@@ -336,8 +353,8 @@ def test_linear_and_activations_match_numpy():
     assert nn.Flatten(0, 1)(x).shape == (12, 7)
 
 
-def test_pools_match_numpy():
-    x = ember.randn(2, 3, 6, 7)
+def test_pools_match_numpy(device):
+    x = ember.randn(2, 3, 6, 7, device=device)
     xn = _np(x).astype(np.float64)
     out = nn.MaxPool2d(2)(x)
     assert out.shape == (2, 3, 3, 3)
@@ -352,11 +369,11 @@ def test_pools_match_numpy():
     assert nn.AvgPool2d(2, ceil_mode=True)(x).shape == (2, 3, 3, 4)
 
 
-def test_batchnorm2d_training_and_eval():
-    bn = nn.BatchNorm2d(3, momentum=0.2)
+def test_batchnorm2d_training_and_eval(device):
+    bn = nn.BatchNorm2d(3, momentum=0.2).to(device)
     init.uniform_(bn.weight, 0.5, 1.5)
     init.uniform_(bn.bias, -1, 1)
-    x = ember.randn(4, 3, 5, 5) * 2 + 1
+    x = ember.randn(4, 3, 5, 5, device=device) * 2 + 1
     xn = _np(x).astype(np.float64)
     mean, var = xn.mean(axis=(0, 2, 3)), xn.var(axis=(0, 2, 3))
     w, b = _np(bn.weight).astype(np.float64), _np(bn.bias).astype(np.float64)
@@ -377,27 +394,29 @@ def test_batchnorm2d_training_and_eval():
     assert bn.num_batches_tracked.item() == 1  # eval does not count
 
 
-def test_batchnorm_cumulative_and_untracked():
-    bn = nn.BatchNorm1d(2, momentum=None)
-    xs = [ember.randn(6, 2) for _ in range(3)]
+def test_batchnorm_cumulative_and_untracked(device):
+    bn = nn.BatchNorm1d(2, momentum=None).to(device)
+    xs = [ember.randn(6, 2, device=device) for _ in range(3)]
     for x in xs:
         bn(x)
     means = [_np(x).astype(np.float64).mean(0) for x in xs]
     assert_close(bn.running_mean, np.mean(means, axis=0), scale=4)
     assert bn.num_batches_tracked.item() == 3
-    free = nn.BatchNorm1d(2, affine=False, track_running_stats=False)
+    free = nn.BatchNorm1d(2, affine=False, track_running_stats=False).to(device)
     assert list(free.state_dict()) == [] and free.running_mean is None
     free.eval()  # no running stats: still normalizes with batch statistics
-    x = ember.randn(5, 2, 3)
+    x = ember.randn(5, 2, 3, device=device)
     xn = _np(x).astype(np.float64)
     ref = (xn - xn.mean(axis=(0, 2), keepdims=True)) / np.sqrt(xn.var(axis=(0, 2), keepdims=True) + 1e-5)
     assert_close(free(x), ref, n_reduce=15, scale=4)
 
 
-def test_dropout_train_and_eval():
+def test_dropout_train_and_eval(device):
     d = nn.Dropout(0.5)
-    x = ember.ones(200, 100)
-    y = _np(d(x))
+    x = ember.ones(200, 100, device=device)
+    out = d(x)
+    assert out.device == device
+    y = _np(out)
     assert set(np.unique(y)) <= {0.0, 2.0}
     assert 0.45 < (y == 0).mean() < 0.55
     d.eval()
@@ -411,68 +430,70 @@ def _log_softmax(z):
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def test_loss_modules_match_numpy():
-    logits = ember.randn(6, 4)
-    target = ember.tensor([0, 3, 1, 1, 2, 3])
+def test_loss_modules_match_numpy(device):
+    logits = ember.randn(6, 4, device=device)
+    target = ember.tensor([0, 3, 1, 1, 2, 3], device=device)
     z, t = _np(logits).astype(np.float64), _np(target)
     ls = _log_softmax(z)
     assert_close(nn.CrossEntropyLoss()(logits, target), -ls[np.arange(6), t].mean(), n_reduce=24)
     w = np.array([1.0, 2.0, 0.5, 1.5], np.float32)
-    ce_w = nn.CrossEntropyLoss(weight=ember.tensor(w))
+    ce_w = nn.CrossEntropyLoss(weight=ember.tensor(w)).to(device)  # the weight buffer moves with .to
+    assert ce_w.weight.device == device
     ref = -(w[t] * ls[np.arange(6), t]).sum() / w[t].sum()
     assert_close(ce_w(logits, target), ref, n_reduce=24)
     eps = 0.1
     ref = (-(1 - eps) * ls[np.arange(6), t] - eps / 4 * ls.sum(1)).mean()
     assert_close(nn.CrossEntropyLoss(label_smoothing=eps)(logits, target), ref, n_reduce=24)
     assert_close(nn.CrossEntropyLoss(reduction="none")(logits, target), -ls[np.arange(6), t], n_reduce=4)
-    assert_close(nn.NLLLoss(reduction="sum")(ember.tensor(ls.astype(np.float32)), target),
+    assert_close(nn.NLLLoss(reduction="sum")(ember.tensor(ls.astype(np.float32), device=device), target),
                  -ls[np.arange(6), t].sum(), n_reduce=6)
-    y = ember.randn(6, 4)
+    y = ember.randn(6, 4, device=device)
     assert_close(nn.MSELoss()(logits, y), ((z - _np(y)) ** 2).mean(), n_reduce=24)
-    p = ember.rand(6, 4)
+    p = ember.rand(6, 4, device=device)
     pn = _np(p).astype(np.float64)
     ref = (np.maximum(z, 0) - z * pn + np.log1p(np.exp(-np.abs(z)))).mean()
     assert_close(nn.BCEWithLogitsLoss()(logits, p), ref, n_reduce=24, scale=4)
     pw = np.array([1.0, 2.0, 3.0, 0.5], np.float32)
     ref = (-(pw * pn * np.log(1 / (1 + np.exp(-z))) + (1 - pn) * np.log(1 - 1 / (1 + np.exp(-z))))).mean()
-    assert_close(nn.BCEWithLogitsLoss(pos_weight=ember.tensor(pw))(logits, p), ref, n_reduce=24, scale=16)
+    assert_close(nn.BCEWithLogitsLoss(pos_weight=ember.tensor(pw, device=device))(logits, p), ref, n_reduce=24,
+                 scale=16)
     assert "weight" in dict(ce_w.named_buffers())
 
 
 # ---------------------------------------------------------------- gradients (float64)
 
-def _double(m):
-    return m.to(ember.float64)
+def _double(m, device="cpu"):
+    return m.to(ember.float64).to(device)
 
 
-def test_gradcheck_linear_and_mlp():
-    lin = _double(nn.Linear(3, 2))
-    x = ember.randn(4, 3, dtype=ember.float64, requires_grad=True)
+def test_gradcheck_linear_and_mlp(device):
+    lin = _double(nn.Linear(3, 2), device)
+    x = ember.randn(4, 3, dtype=ember.float64, device=device, requires_grad=True)
     gradcheck(lambda x, w, b: nn.functional.linear(x, w, b), [x, lin.weight, lin.bias])
-    mlp = _double(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)))
+    mlp = _double(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), device)
     params = list(mlp.parameters())
     gradcheck(lambda x, *ps: mlp(x), [x] + params)
 
 
-def test_gradcheck_conv_pool_bn():
-    conv = _double(nn.Conv2d(2, 3, 3, padding=1, stride=2))
-    x = ember.randn(2, 2, 5, 5, dtype=ember.float64, requires_grad=True)
+def test_gradcheck_conv_pool_bn(device):
+    conv = _double(nn.Conv2d(2, 3, 3, padding=1, stride=2), device)
+    x = ember.randn(2, 2, 5, 5, dtype=ember.float64, device=device, requires_grad=True)
     gradcheck(lambda x, w, b: conv(x), [x, conv.weight, conv.bias])
-    bn = _double(nn.BatchNorm2d(2))
-    x2 = ember.randn(3, 2, 3, 3, dtype=ember.float64, requires_grad=True)
+    bn = _double(nn.BatchNorm2d(2), device)
+    x2 = ember.randn(3, 2, 3, 3, dtype=ember.float64, device=device, requires_grad=True)
     gradcheck(lambda x, w, b: bn(x), [x2, bn.weight, bn.bias], rtol=1e-4, atol=1e-5)
     net = _double(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                                nn.Linear(8, 3)))
-    x3 = ember.randn(2, 1, 4, 4, dtype=ember.float64, requires_grad=True)
+                                nn.Linear(8, 3)), device)
+    x3 = ember.randn(2, 1, 4, 4, dtype=ember.float64, device=device, requires_grad=True)
     gradcheck(lambda x, *ps: net(x), [x3] + list(net.parameters()))
 
 
-def test_mlp_loss_and_gradients_match_numpy_backprop():
+def test_mlp_loss_and_gradients_match_numpy_backprop(device):
     """A two-layer MLP with cross-entropy: ember's loss and every parameter gradient equal a
     hand-written NumPy forward/backward of the same model."""
-    model = _double(models.MLP(5, hidden=(7,), num_classes=3))
-    x = ember.randn(8, 5, dtype=ember.float64)
-    y = ember.tensor([0, 2, 1, 1, 0, 2, 2, 1])
+    model = _double(models.MLP(5, hidden=(7,), num_classes=3), device)
+    x = ember.randn(8, 5, dtype=ember.float64, device=device)
+    y = ember.tensor([0, 2, 1, 1, 0, 2, 2, 1], device=device)
     loss = nn.CrossEntropyLoss()(model(x), y)
     loss.backward()
     w1, b1 = _np(model[1].weight), _np(model[1].bias)
@@ -491,21 +512,24 @@ def test_mlp_loss_and_gradients_match_numpy_backprop():
     dw1, db1 = dh.T @ xn, dh.sum(0)
     np.testing.assert_allclose(loss.item(), ref_loss, rtol=1e-12)
     for p, ref in ((model[1].weight, dw1), (model[1].bias, db1), (model[3].weight, dw2), (model[3].bias, db2)):
+        assert p.grad.device == device
         np.testing.assert_allclose(_np(p.grad), ref, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------- models
 
-def test_models_shapes_and_state_dicts():
-    lenet = models.LeNet((8, 8))
-    assert lenet(ember.randn(3, 1, 8, 8)).shape == (3, 10)
+def test_models_shapes_and_state_dicts(device):
+    lenet = models.LeNet((8, 8)).to(device)
+    out = lenet(ember.randn(3, 1, 8, 8, device=device))
+    assert out.shape == (3, 10) and out.device == device
     assert lenet[7].in_features == 64 * 2 * 2
     assert models.LeNet(28)[7].in_features == 64 * 7 * 7
-    assert models.LeNet((13, 10))(ember.randn(1, 1, 13, 10)).shape == (1, 10)
-    mlp = models.MLP(64, hidden=(32,))
-    assert mlp(ember.randn(4, 1, 8, 8)).shape == (4, 10)
-    r = models.resnet8()
-    assert r(ember.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert models.LeNet((13, 10)).to(device)(ember.randn(1, 1, 13, 10, device=device)).shape == (1, 10)
+    mlp = models.MLP(64, hidden=(32,)).to(device)
+    assert mlp(ember.randn(4, 1, 8, 8, device=device)).shape == (4, 10)
+    r = models.resnet8().to(device)
+    out = r(ember.randn(2, 3, 32, 32, device=device))
+    assert out.shape == (2, 10) and out.device == device
     sd = r.state_dict()
     assert "layer2.0.shortcut.1.running_var" in sd and "layer1.0.bn1.num_batches_tracked" in sd
     r20 = models.resnet20()
@@ -515,6 +539,47 @@ def test_models_shapes_and_state_dicts():
         models.ResNet(10)
     with pytest.raises(ValueError, match="at least 4x4"):
         models.LeNet(3)
+
+
+@pytest.mark.parametrize("name", ["lenet", "mlp"])
+def test_model_training_steps_match_float64_cpu(name, device):
+    """Whole models, forward + backward + optimizer step, three times: float32 on `device`
+    against the same model (same initial weights, same batches) in float64 on the CPU. Loss,
+    every gradient and every updated parameter agree within float32 tolerance."""
+    import copy
+    from ember import optim
+    ember.manual_seed(0)
+    model = models.LeNet((8, 8)) if name == "lenet" else models.MLP(64, hidden=(32, 16))
+    ref = copy.deepcopy(model).to(ember.float64)
+    model.to(device)
+
+    def make_opt(m):
+        if name == "lenet":
+            return optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+        return optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-2)
+
+    opt, opt_ref = make_opt(model), make_opt(ref)
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        xn = rng.standard_normal((6, 1, 8, 8)).astype(np.float32)
+        yn = rng.integers(0, 10, 6)
+        results = []
+        for m, o, dt, dev in ((model, opt, ember.float32, device), (ref, opt_ref, ember.float64, "cpu")):
+            o.zero_grad()
+            loss = nn.functional.cross_entropy(m(ember.tensor(xn, dtype=dt, device=dev)),
+                                               ember.tensor(yn, device=dev))
+            loss.backward()
+            grads = [_np(p.grad) for p in m.parameters()]
+            o.step()
+            assert loss.device == dev and all(p.device == dev and p.dtype == dt for p in m.parameters())
+            results.append((loss.item(), grads, [_np(p) for p in m.parameters()]))
+        (loss, grads, params), (loss_ref, grads_ref, params_ref) = results
+        assert loss == pytest.approx(loss_ref, rel=1e-5)
+        for i, (g, gr, p, pr) in enumerate(zip(grads, grads_ref, params, params_ref)):
+            # (float32 on the CPU uses about a quarter of this; the GPU sums in another order)
+            np.testing.assert_allclose(g, gr, rtol=2e-4, atol=3e-5 * np.abs(gr).max(),
+                                       err_msg=f"step {step}: gradient of parameter {i}")
+            np.testing.assert_allclose(p, pr, rtol=1e-5, atol=1e-6, err_msg=f"step {step}: parameter {i}")
 
 
 # ---------------------------------------------------------------- bad arguments
@@ -546,24 +611,27 @@ def test_bad_layer_arguments():
         nn.GELU("fast")
 
 
-def test_bad_layer_inputs():
+def test_bad_layer_inputs(device):
+    def z(*shape):
+        return ember.zeros(*shape, device=device)
     with pytest.raises(ValueError, match="does not end in in_features=3"):
-        nn.Linear(3, 2)(ember.zeros(4, 5))
+        nn.Linear(3, 2, device=device)(z(4, 5))
     with pytest.raises(ValueError, match="input has 2 channels .* expected in_channels=3"):
-        nn.Conv2d(3, 4, 3)(ember.zeros(1, 2, 5, 5))
+        nn.Conv2d(3, 4, 3, device=device)(z(1, 2, 5, 5))
     with pytest.raises(ValueError, match="expected a 3D .* or 4D"):
-        nn.Conv2d(3, 4, 3)(ember.zeros(5, 5))
+        nn.Conv2d(3, 4, 3, device=device)(z(5, 5))
     with pytest.raises(ValueError, match=r"expected 4D input \(got 3D input"):
-        nn.BatchNorm2d(3)(ember.zeros(2, 3, 4))
+        nn.BatchNorm2d(3, device=device)(z(2, 3, 4))
     with pytest.raises(ValueError, match="expected num_features=3"):
-        nn.BatchNorm1d(3)(ember.zeros(2, 4))
+        nn.BatchNorm1d(3, device=device)(z(2, 4))
 
 
-def test_deepcopy_makes_independent_parameters():
+def test_deepcopy_makes_independent_parameters(device):
     import copy
-    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).to(device)
     m2 = copy.deepcopy(m)
     assert isinstance(m2[0].weight, nn.Parameter) and m2[0].weight.requires_grad
+    assert all(t.device == device for t in list(m2.parameters()) + list(m2.buffers()))
     np.testing.assert_array_equal(_np(m2[0].weight), _np(m[0].weight))
     with ember.no_grad():
         m2[0].weight.fill_(0.0)

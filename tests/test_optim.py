@@ -53,13 +53,14 @@ def adam_ref(p, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgr
     return p
 
 
-def _run(opt_cls, p0, grads, **kw):
-    p = nn.Parameter(ember.tensor(p0))
+def _run(opt_cls, p0, grads, device="cpu", **kw):
+    p = nn.Parameter(ember.tensor(p0, device=device))
     opt = opt_cls([p], **kw)
     for g in grads:
-        p.grad = ember.tensor(g)
+        p.grad = ember.tensor(g, device=device)
         opt.step()
-    return p.detach().numpy(), opt
+    assert p.device == device and all(v.device == device for v in opt.state[p].values() if isinstance(v, ember.Tensor))
+    return p.detach().numpy(force=True), opt
 
 
 def _data(dtype=np.float32, n=5, shape=(3, 7)):
@@ -75,9 +76,9 @@ def _data(dtype=np.float32, n=5, shape=(3, 7)):
     dict(lr=0.1, momentum=0.5, weight_decay=0.01),
     dict(lr=0.1, momentum=0.9, maximize=True),
 ])
-def test_sgd_matches_reference(kw):
+def test_sgd_matches_reference(kw, device):
     p0, grads = _data()
-    got, _ = _run(optim.SGD, p0, grads, **kw)
+    got, _ = _run(optim.SGD, p0, grads, device, **kw)
     np.testing.assert_allclose(got, sgd_ref(p0, grads, **kw), rtol=1e-5, atol=1e-6)
 
 
@@ -89,9 +90,9 @@ def test_sgd_matches_reference(kw):
     (optim.AdamW, dict(lr=1e-2)),
     (optim.AdamW, dict(lr=1e-2, weight_decay=0.3, amsgrad=True)),
 ])
-def test_adam_matches_reference(cls, kw):
+def test_adam_matches_reference(cls, kw, device):
     p0, grads = _data(n=6)
-    got, opt = _run(cls, p0, grads, **kw)
+    got, opt = _run(cls, p0, grads, device, **kw)
     ref_kw = dict(kw)
     if cls is optim.AdamW:
         ref_kw.setdefault("weight_decay", 1e-2)
@@ -101,35 +102,35 @@ def test_adam_matches_reference(cls, kw):
     assert st["step"] == 6 and ("max_exp_avg_sq" in st) == kw.get("amsgrad", False)
 
 
-def test_float64_params_and_skipped_grads():
+def test_float64_params_and_skipped_grads(device):
     p0, grads = _data(np.float64, n=3)
-    got, _ = _run(optim.Adam, p0, grads, lr=1e-3)
+    got, _ = _run(optim.Adam, p0, grads, device, lr=1e-3)
     np.testing.assert_allclose(got, adam_ref(p0, grads, lr=1e-3), rtol=1e-12)
-    a = nn.Parameter(ember.ones(2))
-    b = nn.Parameter(ember.ones(2))
+    a = nn.Parameter(ember.ones(2, device=device))
+    b = nn.Parameter(ember.ones(2, device=device))
     opt = optim.SGD([a, b], lr=1.0)
-    a.grad = ember.ones(2)
+    a.grad = ember.ones(2, device=device)
     opt.step()  # b has no grad: untouched, no state
-    np.testing.assert_array_equal(a.detach().numpy(), [0, 0])
-    np.testing.assert_array_equal(b.detach().numpy(), [1, 1])
+    np.testing.assert_array_equal(a.detach().numpy(force=True), [0, 0])
+    np.testing.assert_array_equal(b.detach().numpy(force=True), [1, 1])
     assert b not in opt.state
 
 
-def test_param_groups_and_add_param_group():
-    a = nn.Parameter(ember.ones(3))
-    b = nn.Parameter(ember.ones(2))
-    c = nn.Parameter(ember.ones(1))
+def test_param_groups_and_add_param_group(device):
+    a = nn.Parameter(ember.ones(3, device=device))
+    b = nn.Parameter(ember.ones(2, device=device))
+    c = nn.Parameter(ember.ones(1, device=device))
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5, "momentum": 0.9}], lr=0.1)
     assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0
     assert opt.param_groups[1]["lr"] == 0.5 and opt.param_groups[1]["momentum"] == 0.9
     opt.add_param_group({"params": c, "lr": 0.01})
     assert len(opt.param_groups) == 3 and opt.param_groups[2]["params"] == [c]
     for p in (a, b, c):
-        p.grad = ember.ones(p.shape)
+        p.grad = ember.ones(p.shape, device=device)
     opt.step()
-    np.testing.assert_allclose(a.detach().numpy(), 0.9)
-    np.testing.assert_allclose(b.detach().numpy(), 0.5)
-    np.testing.assert_allclose(c.detach().numpy(), 0.99)
+    np.testing.assert_allclose(a.detach().numpy(force=True), 0.9)
+    np.testing.assert_allclose(b.detach().numpy(force=True), 0.5)
+    np.testing.assert_allclose(c.detach().numpy(force=True), 0.99)
     with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):
         opt.add_param_group({"params": [a]})
     with pytest.raises(ValueError, match="duplicate parameters"):
@@ -144,12 +145,13 @@ def test_param_groups_and_add_param_group():
         optim.SGD([a * 2], lr=0.1)
 
 
-def test_zero_grad():
-    p = nn.Parameter(ember.ones(3))
+def test_zero_grad(device):
+    p = nn.Parameter(ember.ones(3, device=device))
     opt = optim.SGD([p], lr=0.1)
-    p.grad = ember.ones(3)
+    p.grad = ember.ones(3, device=device)
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(p.grad.numpy(), [0, 0, 0])
+    assert p.grad.device == device
+    np.testing.assert_array_equal(p.grad.numpy(force=True), [0, 0, 0])
     opt.zero_grad()
     assert p.grad is None
 
@@ -172,10 +174,10 @@ def test_bad_hyper_parameters(make, match):
         make([nn.Parameter(ember.ones(2))])
 
 
-def _train(model, opt, steps, seed):
+def _train(model, opt, steps, seed, device="cpu"):
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        x = ember.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+        x = ember.tensor(rng.standard_normal((4, 3)).astype(np.float32), device=device)
         opt.zero_grad()
         (model(x) ** 2).mean().backward()
         opt.step()
@@ -183,26 +185,38 @@ def _train(model, opt, steps, seed):
 
 @pytest.mark.parametrize("cls,kw", [(optim.SGD, dict(lr=0.1, momentum=0.9)), (optim.AdamW, dict(lr=1e-2,
                                                                                                   amsgrad=True))])
-def test_state_dict_round_trip_continues_identically(cls, kw):
+def test_state_dict_round_trip_continues_identically(cls, kw, device):
     ember.manual_seed(0)
-    a = nn.Linear(3, 2)
+    a = nn.Linear(3, 2).to(device)
     opt_a = cls(a.parameters(), **kw)
-    _train(a, opt_a, 3, 1)
+    _train(a, opt_a, 3, 1, device)
     sd = opt_a.state_dict()
     assert sorted(sd) == ["param_groups", "state"]
     assert sd["param_groups"][0]["params"] == [0, 1] and sorted(sd["state"]) == [0, 1]
-    b = nn.Linear(3, 2)
+    # state tensors land on the parameters' device, whichever device they were saved from
+    cpu = nn.Linear(3, 2)
+    opt_cpu = cls(cpu.parameters(), lr=123.0)
+    opt_cpu.load_state_dict(sd)
+    for i, p in enumerate(cpu.parameters()):
+        for k, v in opt_cpu.state[p].items():
+            if isinstance(v, ember.Tensor):
+                assert v.device == "cpu"
+                np.testing.assert_array_equal(v.numpy(), sd["state"][i][k].numpy(force=True))
+    b = nn.Linear(3, 2).to(device)
     b.load_state_dict(a.state_dict())
     opt_b = cls(b.parameters(), lr=123.0)
-    opt_b.load_state_dict(sd)
+    opt_b.load_state_dict(opt_cpu.state_dict())
     assert opt_b.param_groups[0]["lr"] == kw["lr"]
+    assert all(v.device == device for p in b.parameters() for v in opt_b.state[p].values()
+               if isinstance(v, ember.Tensor))
     # loading copies: stepping a does not touch b's state
-    _train(a, opt_a, 2, 2)
-    _train(b, opt_b, 2, 2)
+    _train(a, opt_a, 2, 2, device)
+    _train(b, opt_b, 2, 2, device)
     for pa, pb in zip(a.parameters(), b.parameters()):
-        np.testing.assert_array_equal(pa.detach().numpy(), pb.detach().numpy())
+        np.testing.assert_array_equal(pa.detach().numpy(force=True), pb.detach().numpy(force=True))
 
 
+# (errors and schedulers are bookkeeping on Python numbers: CPU only)
 def test_load_state_dict_errors():
     p, q = nn.Parameter(ember.ones(2)), nn.Parameter(ember.ones(3))
     opt = optim.Adam([p, q])

@@ -28,38 +28,46 @@ def _read_safetensors(path):
     return out, meta, n
 
 
-def test_layout_is_safetensors(tmp_path):
+def test_layout_is_safetensors(tmp_path, device):
     path = tmp_path / "t.safetensors"
-    w = ember.randn(3, 4)
-    obj = {"w": w, "b": ember.tensor([True, False]), "i": ember.arange(5), "d": ember.randn(2, dtype=ember.float64),
-           "note": "hi"}
+    w = ember.randn(3, 4, device=device)
+    obj = {"w": w, "b": ember.tensor([True, False], device=device), "i": ember.arange(5, device=device),
+           "d": ember.randn(2, dtype=ember.float64, device=device), "note": "hi"}
     ember.save(obj, path)
     tensors, meta, n = _read_safetensors(path)
     assert n % 8 == 0
     assert sorted(tensors) == ["b", "d", "i", "w"]
-    np.testing.assert_array_equal(tensors["w"], w.numpy())
+    np.testing.assert_array_equal(tensors["w"], w.numpy(force=True))
     np.testing.assert_array_equal(tensors["i"], np.arange(5))
+    np.testing.assert_array_equal(tensors["b"], [True, False])
+    np.testing.assert_array_equal(tensors["d"], obj["d"].numpy(force=True))
     assert meta["format"] == "ember" and all(isinstance(v, str) for v in meta.values())
     assert '"hi"' in meta["ember.tree"]
 
 
-def test_nested_round_trip(tmp_path):
+@pytest.mark.parametrize("map_location", [None, "device"])
+def test_nested_round_trip(tmp_path, device, map_location):
     path = tmp_path / "ck.safetensors"
     gen_state = ember.Generator(11).get_state()
-    obj = {"model": {"fc.weight": ember.randn(2, 3), "fc.bias": ember.zeros(2)},
-           "optimizer": {"state": {0: {"step": 3, "exp_avg": ember.ones(2, 3)}, 1: {"step": 3}},
+    d = dict(device=device)
+    obj = {"model": {"fc.weight": ember.randn(2, 3, **d), "fc.bias": ember.zeros(2, **d)},
+           "optimizer": {"state": {0: {"step": 3, "exp_avg": ember.ones(2, 3, **d)}, 1: {"step": 3}},
                          "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0, 1], "name": None}]},
-           "epoch": 3, "loss": float("inf"), "ok": True, "rng": gen_state, "scalar": ember.from_numpy(np.array(2.5, np.float32)),
-           "empty": ember.zeros(0, 4), "list": [1, "two", [3.0]]}
+           "epoch": 3, "loss": float("inf"), "ok": True, "rng": gen_state,
+           "scalar": ember.tensor(np.array(2.5, np.float32), **d), "empty": ember.zeros(0, 4, **d),
+           "list": [1, "two", [3.0]]}
     ember.save(obj, path)
-    back = ember.load(path)
+    dest = "cpu" if map_location is None else device
+    back = ember.load(path, map_location=None if map_location is None else device)
+    for t in (back["model"]["fc.weight"], back["optimizer"]["state"][0]["exp_avg"], back["scalar"], back["empty"]):
+        assert t.device == dest
     assert back["epoch"] == 3 and back["loss"] == float("inf") and back["ok"] is True
     assert back["list"] == [1, "two", [3.0]]
     assert list(back["optimizer"]["state"]) == [0, 1]  # int keys stay ints
     pg = back["optimizer"]["param_groups"][0]
     assert pg["betas"] == (0.9, 0.999) and pg["params"] == [0, 1] and pg["name"] is None
     for k in ("fc.weight", "fc.bias"):
-        np.testing.assert_array_equal(back["model"][k].numpy(), obj["model"][k].numpy())
+        np.testing.assert_array_equal(back["model"][k].numpy(force=True), obj["model"][k].numpy(force=True))
     assert back["scalar"].shape == () and back["scalar"].item() == 2.5
     assert back["empty"].shape == (0, 4)
     # the RNG state (NumPy uint64 arrays inside) restores the exact stream
@@ -69,28 +77,48 @@ def test_nested_round_trip(tmp_path):
     np.testing.assert_array_equal(g.np.random(5), ref.np.random(5))
 
 
-def test_model_and_optimizer_round_trip(tmp_path):
-    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+def test_model_and_optimizer_round_trip(tmp_path, device):
+    """A model and optimizer on `device`, saved; loaded into a CPU model; saved from there and
+    loaded back onto the device: every value survives both trips."""
+    def make():
+        return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m = make().to(device)
     opt = optim.AdamW(m.parameters(), lr=1e-2, amsgrad=True)
-    for p in m.parameters():
-        p.grad = ember.ones(p.shape)
+    m(ember.randn(5, 3, device=device)).sum().backward()  # also moves the BatchNorm running stats
     opt.step()
     path = tmp_path / "m.safetensors"
     ember.save({"model": m.state_dict(), "optimizer": opt.state_dict()}, path)
     back = ember.load(path)
-    m2 = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m2 = make()
     m2.load_state_dict(back["model"])
     opt2 = optim.AdamW(m2.parameters())
     opt2.load_state_dict(back["optimizer"])
     for (k, a), (_, b) in zip(m.state_dict().items(), m2.state_dict().items()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+        assert b.device == "cpu"
+        np.testing.assert_array_equal(a.numpy(force=True), b.numpy(), err_msg=k)
     assert back["model"]["1.num_batches_tracked"].dtype == ember.int64
     s1 = opt.state[m[0].weight]
     s2 = opt2.state[m2[0].weight]
     assert s2["step"] == 1 and opt2.param_groups[0]["amsgrad"] is True
-    np.testing.assert_array_equal(s1["max_exp_avg_sq"].numpy(), s2["max_exp_avg_sq"].numpy())
+    np.testing.assert_array_equal(s1["max_exp_avg_sq"].numpy(force=True), s2["max_exp_avg_sq"].numpy())
+    # and back onto the device
+    ember.save({"model": m2.state_dict(), "optimizer": opt2.state_dict()}, path)
+    again = ember.load(path, map_location=device)
+    m3 = make().to(device)
+    m3.load_state_dict(again["model"])
+    opt3 = optim.AdamW(m3.parameters())
+    opt3.load_state_dict(again["optimizer"])
+    for (k, a), (_, b) in zip(m.state_dict().items(), m3.state_dict().items()):
+        assert b.device == device
+        np.testing.assert_array_equal(a.numpy(force=True), b.numpy(force=True), err_msg=k)
+    for p1, p3 in zip(m.parameters(), m3.parameters()):
+        for k, v in opt.state[p1].items():
+            if isinstance(v, ember.Tensor):
+                assert opt3.state[p3][k].device == device
+                np.testing.assert_array_equal(v.numpy(force=True), opt3.state[p3][k].numpy(force=True), err_msg=k)
 
 
+# (the file-format tests below parse bytes on the host: CPU only)
 def test_foreign_safetensors_file(tmp_path):
     """A file from another writer (no ember metadata, keys sorted, F16 / I32 data) loads as a
     flat dict, narrow types widened to ember's."""

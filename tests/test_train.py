@@ -29,10 +29,11 @@ def _setup(dropout=0.2, lr=1e-2):
     return model, opt, sched, loader
 
 
-def test_fit_learns_and_reports_history(capsys):
+def test_fit_learns_and_reports_history(capsys, device):
     model, opt, sched, loader = _setup()
     val = data.DataLoader(_blobs(seed=1), batch_size=32)
-    hist = fit(model, nn.CrossEntropyLoss(), opt, loader, val, epochs=4, scheduler=sched)
+    hist = fit(model, nn.CrossEntropyLoss(), opt, loader, val, epochs=4, scheduler=sched, device=device)
+    assert all(p.device == device for p in model.parameters())
     assert sorted(hist) == sorted(["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time",
                                    "images_per_s"])
     assert hist["epoch"] == [1, 2, 3, 4]
@@ -41,14 +42,14 @@ def test_fit_learns_and_reports_history(capsys):
     assert hist["val_acc"][-1] > 0.9
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 4 and re.match(r"epoch 4/4  loss \d\.\d{4}  acc \d\.\d{4}  val_loss .* img/s", out[-1])
-    ev = evaluate(model, val, nn.CrossEntropyLoss())
+    ev = evaluate(model, val, nn.CrossEntropyLoss(), device=device)
     assert ev["accuracy"] == pytest.approx(hist["val_acc"][-1]) and ev["loss"] == pytest.approx(hist["val_loss"][-1])
     assert model.training  # evaluate restores the mode
     # evaluate's accuracy is the fraction of argmax hits
     x, y = val.dataset.tensors
     with ember.no_grad():
         model.eval()
-        pred = model(x).numpy().argmax(1)
+        pred = model(x.to(device)).numpy(force=True).argmax(1)
     assert ev["accuracy"] == pytest.approx((pred == y.numpy()).mean())
 
 
@@ -86,26 +87,29 @@ def test_early_stopping_and_checkpoint(tmp_path):
     assert sorted(saved) == ["epoch", "extra", "history", "model", "optimizer", "rng", "scheduler"]
 
 
-def test_resume_is_bit_for_bit(tmp_path):
+def test_resume_is_bit_for_bit(tmp_path, device):
     """4 epochs straight == 2 epochs, checkpoint, fresh objects, load, 2 more epochs: same
-    parameters to the bit (shuffling, dropout masks, Adam state, scheduler all restored)."""
+    parameters to the bit (shuffling, dropout masks, Adam state, scheduler all restored). On
+    a GPU the checkpoint is written from the device and loaded beside a fresh CPU model,
+    which fit moves back with the optimizer state."""
     loss = nn.CrossEntropyLoss()
     model, opt, sched, loader = _setup()
-    full = fit(model, loss, opt, loader, epochs=4, scheduler=sched, progress=False)
-    straight = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    full = fit(model, loss, opt, loader, epochs=4, scheduler=sched, progress=False, device=device)
+    straight = {k: v.numpy(force=True).copy() for k, v in model.state_dict().items()}
 
     path = tmp_path / "ck.safetensors"
     model, opt, sched, loader = _setup()
-    fit(model, loss, opt, loader, epochs=2, scheduler=sched, progress=False,
+    fit(model, loss, opt, loader, epochs=2, scheduler=sched, progress=False, device=device,
         callbacks=[ModelCheckpoint(path, monitor="train_loss", save_best_only=False)])
     model, opt, sched, loader = _setup()
     ember.manual_seed(999)  # the checkpoint's RNG state must win over whatever state we are in
     ck = load_checkpoint(path, model, opt, sched)
     assert ck["epoch"] == 1
-    resumed = fit(model, loss, opt, loader, epochs=4, scheduler=sched, progress=False,
+    resumed = fit(model, loss, opt, loader, epochs=4, scheduler=sched, progress=False, device=device,
                   start_epoch=ck["epoch"] + 1, history=ck["history"])
     for k, v in model.state_dict().items():
-        np.testing.assert_array_equal(v.numpy(), straight[k], err_msg=k)
+        assert v.device == device
+        np.testing.assert_array_equal(v.numpy(force=True), straight[k], err_msg=k)
     assert resumed["train_loss"] == full["train_loss"] and resumed["lr"] == full["lr"]
     with pytest.raises(ValueError, match="not an ember training checkpoint"):
         ember.save({"x": ember.ones(1)}, tmp_path / "other.safetensors")
@@ -117,16 +121,16 @@ def _cli(capsys, *args):
     return code, capsys.readouterr()
 
 
-def test_cli_train_mlp_and_resume(tmp_path, capsys):
+def test_cli_train_mlp_and_resume(tmp_path, capsys, device):
     ck = str(tmp_path / "run.safetensors")
     code, out = _cli(capsys, "--model", "mlp", "--epochs", "1", "--batch-size", "64", "--checkpoint", ck,
-                     "--threads", "2")
+                     "--threads", "2", "--device", device)
     assert code == 0
     assert "mlp (" in out.out and "epoch 1/1" in out.out
     m = re.search(r"^test accuracy: (0\.\d{3}|1\.000)$", out.out, re.M)
     assert m and float(m.group(1)) > 0.7
     code, out = _cli(capsys, "--model", "mlp", "--epochs", "2", "--batch-size", "64", "--checkpoint", ck,
-                     "--resume", "--quiet")
+                     "--resume", "--quiet", "--device", device)
     assert code == 0
     assert "resumed from" in out.out and float(out.out.strip().splitlines()[-1].split()[-1]) > 0.8
     assert ember.load(ck)["epoch"] == 1
@@ -150,11 +154,11 @@ def test_cli_errors(tmp_path, capsys):
         main(["train", "--model", "vgg"])
 
 
-def test_onecycle_steps_per_batch():
+def test_onecycle_steps_per_batch(device):
     model, _, _, loader = _setup(dropout=0.0)
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=3, steps_per_epoch=len(loader))
-    hist = fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=3, scheduler=sched, progress=False)
+    hist = fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=3, scheduler=sched, progress=False, device=device)
     assert sched.last_epoch == 3 * len(loader)
     # lr at the start of each epoch follows the one-cycle curve: warm-up first, then annealing
     assert hist["lr"][0] == pytest.approx(0.1 / 25)
