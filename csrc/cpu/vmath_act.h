@@ -144,6 +144,15 @@ constexpr float kTwoMinus64 = 5.42101086242752217e-20f;
   double xd = static_cast<double>(x);
   return 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
 }
+// 1/d for d in [1, 2] (NaN propagates): the minimax line 24/17 - 8/17 d (relative error
+// 1/17) and three Newton steps, each squaring the error: within 1 ulp, at a fraction of a
+// vector division's cost.
+[[gnu::always_inline]] inline float recip_1_2(float d) {
+  float y = 1.41176470588235294f - 0.470588235294117647f * d;
+  for (int i = 0; i < 3; ++i) y = y + y * (1.0f - d * y);
+  return y;
+}
+
 // exp(-|a|) * 2^scale; 0 below 2^-150; NaN propagates.
 [[gnu::always_inline]] inline float exp_neg_abs(double a, int32_t scale) {
   double s = a < 0.0 ? a : -a;
@@ -169,7 +178,7 @@ constexpr float kTwoMinus64 = 5.42101086242752217e-20f;
   double a = gelu_tanh_arg(x);
   bool neg = a < 0.0;
   float es = exp_neg_abs(a, neg ? kTailScale : 0);  // e, times 2^64 when a < 0
-  float r = (neg ? x * es : x) / (1.0f + (neg ? es * kTwoMinus64 : es));
+  float r = (neg ? x * es : x) * recip_1_2(1.0f + (neg ? es * kTwoMinus64 : es));
   return neg ? r * kTwoMinus64 : r;  // NaN: every term is NaN
 }
 
