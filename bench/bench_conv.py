@@ -71,8 +71,23 @@ def conv_cases(shapes):
             tx.grad = tw.grad = tb.grad = None
             torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tdy)
 
+        # the two backward kernels alone, on preallocated outputs (no autograd around them)
+        dx, dw, geo = np.empty_like(x), np.empty_like(w), [1, 1, 1, 1, 1, 1, 1, 1, 1]
+
+        def e_bd(dy=dy, w=w, dx=dx):
+            ember._C.conv2d_backward_data(dy, w, dx, geo)
+
+        def e_bw(x=x, dy=dy, dw=dw):
+            ember._C.conv2d_backward_weight(x, dy, dw, geo)
+
+        def t_pass(mask, tx=tx, tw=tw, tdy=tdy):
+            with torch.no_grad():
+                torch.ops.aten.convolution_backward(tdy, tx, tw, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)
+
         label = f"({N},{C},{H},{W},{K})"
         cases.append(("conv2d fwd", label, e_fwd, t_fwd, None, flops))
+        cases.append(("conv2d bwd data", label, e_bd, lambda t=t_pass: t([True, False, False]), None, flops))
+        cases.append(("conv2d bwd weight", label, e_bw, lambda t=t_pass: t([False, True, False]), None, flops))
         cases.append(("conv2d fwd+bwd", label, e_fb, t_fb, None, 3 * flops))
     return cases
 
