@@ -240,8 +240,10 @@ def test_softmax_nan_rows(isa, device):
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_far_apart_rows(log, isa, device):
     # (C, inner) with C rows spanning > 1 MB: the two-pass online max + sum (chunks of 8
-    # rows), odd inner sizes (blocks of 256 plus a tail), and special columns: all -inf and
-    # a NaN -> NaN, +inf -> NaN, -inf in the first chunks then finite -> finite.
+    # rows, one band of rows per thread), odd inner sizes (blocks of 1024 plus a tail), and
+    # special columns: all -inf and a NaN -> NaN, +inf -> NaN, -inf in the first chunks
+    # (col 8: the whole first band of 2 threads) then finite -> finite, or finite then -inf
+    # to the end (col 9: the whole last band).
     fn, reference = (F.log_softmax, ref.log_softmax) if log else (F.softmax, ref.softmax)
     x = (np.random.default_rng(8).standard_normal((300, 1037)) * 4).astype(np.float32)
     x[:, 3] = -np.inf
@@ -250,17 +252,31 @@ def test_softmax_far_apart_rows(log, isa, device):
     x[150, 7] = np.nan
     x[9, 600] = np.inf
     x[:17, 1036] = -np.inf
+    x[:200, 8] = -np.inf
+    x[100:, 9] = -np.inf
     y = fn(device_tensor(x, device), 0).numpy(force=True)
     assert np.isnan(y[:, [3, 7, 600]]).all()
     keep = np.ones(1037, bool)
-    keep[[3, 5, 7, 600, 1036]] = False
+    keep[[3, 5, 7, 8, 9, 600, 1036]] = False
     assert_close(y[:, keep], reference(x[:, keep], 0), n_reduce=300, scale=4 if log else 1)
-    for col, first in ((5, 20), (1036, 17)):  # exp(-inf) = 0 (log: -inf) in the first rows
+    for col, first in ((5, 20), (1036, 17), (8, 200)):  # exp(-inf) = 0 (log: -inf) in the first rows
         expected = reference(x[:, col], 0)
         np.testing.assert_array_equal(y[:first, col], expected[:first])
         np.testing.assert_allclose(y[first:, col], expected[first:], rtol=1e-5)
+    expected = reference(x[:, 9], 0)
+    np.testing.assert_array_equal(y[100:, 9], expected[100:])
+    np.testing.assert_allclose(y[:100, 9], expected[:100], rtol=1e-5)
     yt = fn(device_tensor(x.T.copy(), device, lambda a: a.T), 0).numpy(force=True)  # the same, non-contiguous
     np.testing.assert_array_equal(yt, y)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_far_apart_rows_float64(log, isa):
+    # The online path in float64 (blocks of 512 plus a tail of 89), rows 8 KB apart.
+    fn, reference = (F.log_softmax, ref.log_softmax) if log else (F.softmax, ref.softmax)
+    x = np.random.default_rng(9).standard_normal((203, 1025)) * 30
+    y = fn(ember.from_numpy(x), 0).numpy()
+    np.testing.assert_allclose(y, reference(x, 0), rtol=1e-12, atol=1e-12 if log else 1e-300)
 
 
 @pytest.mark.parametrize("log", [False, True])

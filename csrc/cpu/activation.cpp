@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <vector>
 #include "../dim_layout.h"
 #include "../nn_checks.h"
 #include "../ops.h"
@@ -95,9 +96,11 @@ struct GeluTanhBackward {
 
 // Inner positions a softmax column block covers (the width its loops vectorize over;
 // 256 floats = 1 KB per row, enough contiguous bytes for the prefetchers when rows are far
-// apart), and rows per chunk of its online max + sum (8 such rows stay in L1 even when
-// they share cache sets).
+// apart). Past kCachedSpan: blocks of 4 KB of a row (the stats of 1024 floats stay in L1)
+// and rows per chunk of the online max + sum (8 such 4 KB rows stay in L1 even when they
+// share cache sets).
 constexpr int64_t kColumnBlock = 256;
+template <class T> constexpr int64_t kOnlineWidth = 4096 / sizeof(T);
 constexpr int64_t kOnlineRows = 8;
 // Bytes the C rows of a column block span beyond which softmax takes two passes, not
 // three (a 2 MB L2 per core, shared with the output).

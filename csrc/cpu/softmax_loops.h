@@ -88,22 +88,29 @@ EMBER_FLATTEN void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int
   }
 }
 
-// The same for C rows that span more than kCachedSpan bytes (1000x1024, dim=0, rows 4 KB
-// apart): two passes over C, not three, as each pass then comes from L3 (rows a power of
-// two apart also share cache sets, so even less stays in L2): the max and the sum of exp come from one pass, taken
-// kOnlineRows rows at a time (the chunk's max first, from L1, then its exps), with the
-// running sum rescaled by exp(old max - new max) once per chunk. The second pass
-// recomputes exp rather than re-reading a stored one, so y is only written once.
-template <class T, bool Log, bool Unit>
-EMBER_FLATTEN void softmax_columns_online(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy, int64_t C, int64_t w) {
-  if (Unit) ix = iy = 1;
+// Columns whose C rows span more than kCachedSpan bytes (1000x1024, dim=0: rows 4 KB
+// apart), where no pass stays in cache for the next (rows a power of two apart also share
+// cache sets): two passes, not three, and each thread takes a band of rows across the
+// whole width (up to kOnlineWidth positions = 4 KB of a row), so it streams through
+// memory in address order the prefetchers follow instead of walking down columns.
+// Pass 1 (softmax_online_stats): the max and the sum of exp of rows [c0, c1), taken
+// kOnlineRows rows at a time (the chunk's max first, from L1, then its exps), the running
+// sum rescaled by exp(old max - new max) once per chunk; the bands' (max, sum) are then
+// merged the same way. Pass 2 (softmax_online_normalize) recomputes exp rather than
+// re-reading a stored one, so y is written once.
+
+// m, s (w) <- max and sum of exp(x - max) over rows [c0, c1); m = -inf, s = 0 if none.
+template <class T, bool Unit>
+EMBER_FLATTEN void softmax_online_stats(const T* x, int64_t cx, int64_t ix, int64_t c0, int64_t c1, int64_t w, T* m,
+                                        T* s) {
+  if (Unit) ix = 1;
   const T ninf = -std::numeric_limits<T>::infinity();
-  T m[kColumnBlock], s[kColumnBlock], cm[kColumnBlock];
+  T cm[kOnlineWidth<T>];
   for (int64_t j = 0; j < w; ++j) { m[j] = ninf; s[j] = 0; }
-  for (int64_t c0 = 0; c0 < C; c0 += kOnlineRows) {
-    const int64_t c1 = std::min(C, c0 + kOnlineRows);
+  for (int64_t r0 = c0; r0 < c1; r0 += kOnlineRows) {
+    const int64_t r1 = std::min(c1, r0 + kOnlineRows);
     for (int64_t j = 0; j < w; ++j) cm[j] = m[j];
-    for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t c = r0; c < r1; ++c) {
       const T* xc = x + c * cx;
       for (int64_t j = 0; j < w; ++j) cm[j] = xc[j * ix] > cm[j] ? xc[j * ix] : cm[j];  // a NaN is caught by exp
     }
@@ -112,20 +119,69 @@ EMBER_FLATTEN void softmax_columns_online(const T* x, int64_t cx, int64_t ix, T*
       m[j] = cm[j];
       cm[j] = m[j] == ninf ? T(0) : m[j];  // exp shift: a column all -inf so far adds exp(-inf) = 0
     }
-    for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t c = r0; c < r1; ++c) {
       const T* xc = x + c * cx;
       for (int64_t j = 0; j < w; ++j) s[j] += exp_t(xc[j * ix] - cm[j]);
     }
   }
-  // A column all -inf: m = -inf and s = 0, so x - m is NaN below, as in PyTorch.
-  for (int64_t j = 0; j < w; ++j) s[j] = Log ? log_t(s[j]) : T(1) / s[j];
-  for (int64_t c = 0; c < C; ++c) {
+}
+
+// Rows [c0, c1) of y <- softmax (log: log_softmax) from the merged m and s = 1 / sum
+// (log: log(sum)). A column all -inf: m = -inf, so x - m is NaN, as in PyTorch.
+template <class T, bool Log, bool Unit>
+EMBER_FLATTEN void softmax_online_normalize(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy,
+                                            int64_t c0, int64_t c1, int64_t w, const T* m, const T* s) {
+  if (Unit) ix = iy = 1;
+  for (int64_t c = c0; c < c1; ++c) {
     const T* xc = x + c * cx;
     T* yc = y + c * cy;
     if (Log) {
       for (int64_t j = 0; j < w; ++j) yc[j * iy] = (xc[j * ix] - m[j]) - s[j];
     } else {
       for (int64_t j = 0; j < w; ++j) yc[j * iy] = exp_t(xc[j * ix] - m[j]) * s[j];
+    }
+  }
+}
+
+// Every (outer index, block of <= kOnlineWidth inner positions) in turn, its C rows
+// split into one band per thread; threads meet once per block, when every band's stats
+// are ready (two sets of slots, by block parity: a thread may start the next block's
+// stats while another still merges this one's).
+template <class T, bool Log, bool Unit>
+void softmax_online_run(const DimLayout<2>& L, const T* x, T* y) {
+  constexpr int64_t kW = kOnlineWidth<T>;
+  const int64_t C = L.C, nblk = (L.inner + kW - 1) / kW;
+  const int64_t nt = omp_in_parallel() ? 1
+                     : std::clamp<int64_t>(L.nout * C * L.inner / kSoftmaxGrain, 1,
+                                           std::min<int64_t>(omp_get_max_threads(), C / kOnlineRows + 1));
+  std::vector<T> part(size_t(2 * 2 * kW * nt));  // [parity][thread]: the band's max (kW), then sum (kW)
+#pragma omp parallel num_threads(static_cast<int>(nt))
+  {
+    const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+    const int64_t c0 = C * t / nth, c1 = C * (t + 1) / nth;
+    T m[kW], s[kW];
+    int64_t off[2];
+    for (int64_t u = 0; u < L.nout * nblk; ++u) {
+      const int64_t j0 = (u % nblk) * kW, w = std::min(kW, L.inner - j0);
+      L.outer_offsets(u / nblk, off);
+      const T* xb = x + off[0] + j0 * L.istride[0];
+      T* yb = y + off[1] + j0 * L.istride[1];
+      T* slots = part.data() + (u % 2) * 2 * kW * nt;
+      softmax_online_stats<T, Unit>(xb, L.cstride[0], L.istride[0], c0, c1, w, slots + 2 * kW * t,
+                                    slots + 2 * kW * t + kW);
+#pragma omp barrier
+      for (int64_t j = 0; j < w; ++j) { m[j] = -std::numeric_limits<T>::infinity(); s[j] = 0; }
+      for (int64_t b = 0; b < nth; ++b) {
+        const T* pm = slots + 2 * kW * b;
+        for (int64_t j = 0; j < w; ++j) m[j] = pm[j] > m[j] ? pm[j] : m[j];
+      }
+      for (int64_t b = 0; b < nth; ++b) {  // the same rescale as between chunks
+        const T *pm = slots + 2 * kW * b, *ps = pm + kW;
+        for (int64_t j = 0; j < w; ++j) s[j] += pm[j] == m[j] ? ps[j] : ps[j] * exp_t(pm[j] - m[j]);
+      }
+      for (int64_t j = 0; j < w; ++j) s[j] = Log ? log_t(s[j]) : T(1) / s[j];
+      softmax_online_normalize<T, Log, Unit>(xb, L.cstride[0], L.istride[0], yb, L.cstride[1], L.istride[1], c0, c1,
+                                             w, m, s);
     }
   }
 }
@@ -197,14 +253,13 @@ void softmax_forward_run(const DimLayout<2>& L, const T* x, T* y) {
     return;
   }
   const bool unit = L.istride[0] == 1 && L.istride[1] == 1;
-  const bool online = C * std::max(std::abs(L.cstride[0]), std::abs(L.cstride[1])) * int64_t(sizeof(T)) > kCachedSpan;
+  if (C * std::max(std::abs(L.cstride[0]), std::abs(L.cstride[1])) * int64_t(sizeof(T)) > kCachedSpan) {
+    if (unit) softmax_online_run<T, Log, true>(L, x, y);
+    else softmax_online_run<T, Log, false>(L, x, y);
+    return;
+  }
   for_column_blocks(L, C, [&](const int64_t* off, int64_t w) {
-    if (online && unit)
-      softmax_columns_online<T, Log, true>(x + off[0], L.cstride[0], 1, y + off[1], L.cstride[1], 1, C, w);
-    else if (online)
-      softmax_columns_online<T, Log, false>(x + off[0], L.cstride[0], L.istride[0], y + off[1], L.cstride[1],
-                                            L.istride[1], C, w);
-    else if (unit)
+    if (unit)
       softmax_columns<T, Log, true>(x + off[0], L.cstride[0], 1, y + off[1], L.cstride[1], 1, C, w);
     else
       softmax_columns<T, Log, false>(x + off[0], L.cstride[0], L.istride[0], y + off[1], L.cstride[1],
