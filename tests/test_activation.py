@@ -270,12 +270,20 @@ def test_softmax_far_apart_rows(log, isa, device):
     np.testing.assert_array_equal(yt, y)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_far_apart_rows_float64(log, isa):
-    # The online path in float64 (blocks of 512 plus a tail of 89), rows 8 KB apart.
+def test_softmax_far_apart_rows_float64(log, threads, isa):
+    # The online path in float64 (blocks of 512 plus a tail of 1), rows 8 KB apart, split
+    # into 1 or 3 bands of rows (uneven, 26 chunks of 8 rows; the last one 3 rows).
     fn, reference = (F.log_softmax, ref.log_softmax) if log else (F.softmax, ref.softmax)
     x = np.random.default_rng(9).standard_normal((203, 1025)) * 30
-    y = fn(ember.from_numpy(x), 0).numpy()
+    x[:100, 4] = -np.inf
+    old = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        y = fn(ember.from_numpy(x), 0).numpy()
+    finally:
+        ember.set_num_threads(old)
     np.testing.assert_allclose(y, reference(x, 0), rtol=1e-12, atol=1e-12 if log else 1e-300)
 
 

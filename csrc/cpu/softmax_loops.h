@@ -8,7 +8,8 @@
 //   columns: inner > 1, a block of up to kColumnBlock inner positions, walked over C
 //            with the max / sum kept per inner position, so the loop over the block
 //            vectorizes (stride 1 in the fast path) and no transposing copy is needed;
-//            also (R, C) with short rows, as R columns of stride C.
+//            also (R, C) with short rows, as R columns of stride C; columns whose C
+//            rows span more than kCachedSpan bytes go by bands of rows (softmax_online_run).
 
 // ---- forward: x (outer, C, inner) -> y, same layout (any strides)
 
@@ -96,18 +97,22 @@ EMBER_FLATTEN void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int
 // Pass 1 (softmax_online_stats): the max and the sum of exp of rows [c0, c1), taken
 // kOnlineRows rows at a time (the chunk's max first, from L1, then its exps), the running
 // sum rescaled by exp(old max - new max) once per chunk; the bands' (max, sum) are then
-// merged the same way. Pass 2 (softmax_online_normalize) recomputes exp rather than
-// re-reading a stored one, so y is written once.
+// merged the same way. Pass 2 (softmax_online_normalize): log_softmax needs no exp;
+// softmax keeps pass 1's exp(x - running max) in y and the running max per chunk in sh,
+// and rescales y by one factor per chunk and position (the exp per element costs about
+// as much as the memory traffic, so it is not taken twice).
 
 // m, s (w) <- max and sum of exp(x - max) over rows [c0, c1); m = -inf, s = 0 if none.
-template <class T, bool Unit>
-EMBER_FLATTEN void softmax_online_stats(const T* x, int64_t cx, int64_t ix, int64_t c0, int64_t c1, int64_t w, T* m,
-                                        T* s) {
-  if (Unit) ix = 1;
+// Softmax (!Log) also: y <- exp(x - running max), sh (chunks of [c0, c1), w; rows ssh
+// apart) <- that max.
+template <class T, bool Log, bool Unit>
+EMBER_FLATTEN void softmax_online_stats(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy, int64_t c0,
+                                        int64_t c1, int64_t w, T* m, T* s, T* sh, int64_t ssh) {
+  if (Unit) ix = iy = 1;
   const T ninf = -std::numeric_limits<T>::infinity();
   T cm[kOnlineWidth<T>];
   for (int64_t j = 0; j < w; ++j) { m[j] = ninf; s[j] = 0; }
-  for (int64_t r0 = c0; r0 < c1; r0 += kOnlineRows) {
+  for (int64_t r0 = c0; r0 < c1; r0 += kOnlineRows, sh += Log ? 0 : ssh) {
     const int64_t r1 = std::min(c1, r0 + kOnlineRows);
     for (int64_t j = 0; j < w; ++j) cm[j] = m[j];
     for (int64_t c = r0; c < r1; ++c) {
@@ -117,28 +122,47 @@ EMBER_FLATTEN void softmax_online_stats(const T* x, int64_t cx, int64_t ix, int6
     for (int64_t j = 0; j < w; ++j) {
       s[j] *= cm[j] == m[j] ? T(1) : exp_t(m[j] - cm[j]);  // equal: also both -inf (exp would be NaN)
       m[j] = cm[j];
+      if (!Log) sh[j] = m[j];
       cm[j] = m[j] == ninf ? T(0) : m[j];  // exp shift: a column all -inf so far adds exp(-inf) = 0
     }
     for (int64_t c = r0; c < r1; ++c) {
       const T* xc = x + c * cx;
-      for (int64_t j = 0; j < w; ++j) s[j] += exp_t(xc[j * ix] - cm[j]);
+      T* yc = y + c * cy;
+      if (Log) {
+        for (int64_t j = 0; j < w; ++j) s[j] += exp_t(xc[j * ix] - cm[j]);
+      } else {
+        for (int64_t j = 0; j < w; ++j) {
+          T e = exp_t(xc[j * ix] - cm[j]);
+          yc[j * iy] = e;
+          s[j] += e;
+        }
+      }
     }
   }
 }
 
 // Rows [c0, c1) of y <- softmax (log: log_softmax) from the merged m and s = 1 / sum
-// (log: log(sum)). A column all -inf: m = -inf, so x - m is NaN, as in PyTorch.
+// (log: log(sum)), and for softmax pass 1's y and sh. A column all -inf: m = -inf, so
+// x - m is NaN (softmax: y = 0 times s = inf), as in PyTorch.
 template <class T, bool Log, bool Unit>
 EMBER_FLATTEN void softmax_online_normalize(const T* x, int64_t cx, int64_t ix, T* y, int64_t cy, int64_t iy,
-                                            int64_t c0, int64_t c1, int64_t w, const T* m, const T* s) {
+                                            int64_t c0, int64_t c1, int64_t w, const T* m, const T* s, const T* sh,
+                                            int64_t ssh) {
   if (Unit) ix = iy = 1;
-  for (int64_t c = c0; c < c1; ++c) {
-    const T* xc = x + c * cx;
-    T* yc = y + c * cy;
-    if (Log) {
-      for (int64_t j = 0; j < w; ++j) yc[j * iy] = (xc[j * ix] - m[j]) - s[j];
-    } else {
-      for (int64_t j = 0; j < w; ++j) yc[j * iy] = exp_t(xc[j * ix] - m[j]) * s[j];
+  T f[kOnlineWidth<T>];
+  for (int64_t r0 = c0; r0 < c1; r0 += kOnlineRows, sh += Log ? 0 : ssh) {
+    const int64_t r1 = std::min(c1, r0 + kOnlineRows);
+    // sh = -inf (the chunk and all before it -inf): exp(-inf) = 0, unless m is -inf too.
+    if (!Log)
+      for (int64_t j = 0; j < w; ++j) f[j] = (sh[j] == m[j] ? T(1) : exp_t(sh[j] - m[j])) * s[j];
+    for (int64_t c = r0; c < r1; ++c) {
+      const T* xc = x + c * cx;
+      T* yc = y + c * cy;
+      if (Log) {
+        for (int64_t j = 0; j < w; ++j) yc[j * iy] = (xc[j * ix] - m[j]) - s[j];
+      } else {
+        for (int64_t j = 0; j < w; ++j) yc[j * iy] *= f[j];
+      }
     }
   }
 }
@@ -155,10 +179,15 @@ void softmax_online_run(const DimLayout<2>& L, const T* x, T* y) {
                      : std::clamp<int64_t>(L.nout * C * L.inner / kSoftmaxGrain, 1,
                                            std::min<int64_t>(omp_get_max_threads(), C / kOnlineRows + 1));
   std::vector<T> part(size_t(2 * 2 * kW * nt));  // [parity][thread]: the band's max (kW), then sum (kW)
+  // Softmax: the running max per chunk of kOnlineRows rows and position (1/8 of a block);
+  // rows of the widest block's width, so bands of consecutive blocks never overlap.
+  const int64_t nchunk = (C + kOnlineRows - 1) / kOnlineRows, ssh = std::min(kW, L.inner);
+  std::vector<T> shift(Log ? 0 : size_t(nchunk * ssh));
 #pragma omp parallel num_threads(static_cast<int>(nt))
   {
     const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
-    const int64_t c0 = C * t / nth, c1 = C * (t + 1) / nth;
+    const int64_t k0 = nchunk * t / nth, c0 = k0 * kOnlineRows;  // bands of whole chunks
+    const int64_t c1 = std::min(C, nchunk * (t + 1) / nth * kOnlineRows);
     T m[kW], s[kW];
     int64_t off[2];
     for (int64_t u = 0; u < L.nout * nblk; ++u) {
@@ -167,8 +196,9 @@ void softmax_online_run(const DimLayout<2>& L, const T* x, T* y) {
       const T* xb = x + off[0] + j0 * L.istride[0];
       T* yb = y + off[1] + j0 * L.istride[1];
       T* slots = part.data() + (u % 2) * 2 * kW * nt;
-      softmax_online_stats<T, Unit>(xb, L.cstride[0], L.istride[0], c0, c1, w, slots + 2 * kW * t,
-                                    slots + 2 * kW * t + kW);
+      T* sh = Log ? nullptr : shift.data() + k0 * ssh;
+      softmax_online_stats<T, Log, Unit>(xb, L.cstride[0], L.istride[0], yb, L.cstride[1], L.istride[1], c0, c1, w,
+                                         slots + 2 * kW * t, slots + 2 * kW * t + kW, sh, ssh);
 #pragma omp barrier
       for (int64_t j = 0; j < w; ++j) { m[j] = -std::numeric_limits<T>::infinity(); s[j] = 0; }
       for (int64_t b = 0; b < nth; ++b) {
@@ -181,7 +211,7 @@ void softmax_online_run(const DimLayout<2>& L, const T* x, T* y) {
       }
       for (int64_t j = 0; j < w; ++j) s[j] = Log ? log_t(s[j]) : T(1) / s[j];
       softmax_online_normalize<T, Log, Unit>(xb, L.cstride[0], L.istride[0], yb, L.cstride[1], L.istride[1], c0, c1,
-                                             w, m, s);
+                                             w, m, s, sh, ssh);
     }
   }
 }
