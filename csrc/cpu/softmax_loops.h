@@ -95,7 +95,7 @@ EMBER_FLATTEN void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int
 // whole width (up to kOnlineWidth positions = 4 KB of a row), so it streams through
 // memory in address order the prefetchers follow instead of walking down columns.
 // Pass 1 (softmax_online_stats): the max and the sum of exp of rows [c0, c1), taken
-// kOnlineRows rows at a time (the chunk's max first, from L1, then its exps), the running
+// kOnlineRows rows at a time (the chunk's max, then its exps from L1), the running
 // sum rescaled by exp(old max - new max) once per chunk; the bands' (max, sum) are then
 // merged the same way. Pass 2 (softmax_online_normalize): log_softmax needs no exp;
 // softmax keeps pass 1's exp(x - running max) in y and the running max per chunk in sh,
@@ -110,30 +110,37 @@ EMBER_FLATTEN void softmax_online_stats(const T* x, int64_t cx, int64_t ix, T* y
                                         int64_t c1, int64_t w, T* m, T* s, T* sh, int64_t ssh) {
   if (Unit) ix = iy = 1;
   const T ninf = -std::numeric_limits<T>::infinity();
-  T cm[kOnlineWidth<T>];
-  for (int64_t j = 0; j < w; ++j) { m[j] = ninf; s[j] = 0; }
+  // nm: the running max with the next chunk, taken while this chunk's exps run, so its
+  // loads from memory overlap that arithmetic rather than wait for it.
+  T cm[kOnlineWidth<T>], nm[kOnlineWidth<T>];
+  for (int64_t j = 0; j < w; ++j) { m[j] = nm[j] = ninf; s[j] = 0; }
+  for (int64_t c = c0; c < std::min(c1, c0 + kOnlineRows); ++c) {
+    const T* xc = x + c * cx;
+    for (int64_t j = 0; j < w; ++j) nm[j] = xc[j * ix] > nm[j] ? xc[j * ix] : nm[j];  // a NaN is caught by exp
+  }
   for (int64_t r0 = c0; r0 < c1; r0 += kOnlineRows, sh += Log ? 0 : ssh) {
     const int64_t r1 = std::min(c1, r0 + kOnlineRows);
-    for (int64_t j = 0; j < w; ++j) cm[j] = m[j];
-    for (int64_t c = r0; c < r1; ++c) {
-      const T* xc = x + c * cx;
-      for (int64_t j = 0; j < w; ++j) cm[j] = xc[j * ix] > cm[j] ? xc[j * ix] : cm[j];  // a NaN is caught by exp
-    }
     for (int64_t j = 0; j < w; ++j) {
-      s[j] *= cm[j] == m[j] ? T(1) : exp_t(m[j] - cm[j]);  // equal: also both -inf (exp would be NaN)
-      m[j] = cm[j];
+      s[j] *= nm[j] == m[j] ? T(1) : exp_t(m[j] - nm[j]);  // equal: also both -inf (exp would be NaN)
+      m[j] = nm[j];
       if (!Log) sh[j] = m[j];
       cm[j] = m[j] == ninf ? T(0) : m[j];  // exp shift: a column all -inf so far adds exp(-inf) = 0
     }
     for (int64_t c = r0; c < r1; ++c) {
       const T* xc = x + c * cx;
       T* yc = y + c * cy;
-      if (Log) {
-        for (int64_t j = 0; j < w; ++j) s[j] += exp_t(xc[j * ix] - cm[j]);
+      if (c + kOnlineRows < c1) {
+        const T* xn = xc + kOnlineRows * cx;
+        for (int64_t j = 0; j < w; ++j) {
+          T e = exp_t(xc[j * ix] - cm[j]);
+          if (!Log) yc[j * iy] = e;
+          s[j] += e;
+          nm[j] = xn[j * ix] > nm[j] ? xn[j * ix] : nm[j];
+        }
       } else {
         for (int64_t j = 0; j < w; ++j) {
           T e = exp_t(xc[j * ix] - cm[j]);
-          yc[j * iy] = e;
+          if (!Log) yc[j * iy] = e;
           s[j] += e;
         }
       }
