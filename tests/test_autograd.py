@@ -150,6 +150,10 @@ def test_explicit_gradient_and_retain_grad(device):
     y.backward(ember.tensor([1.0, 0.0, 2.0], device=device))
     assert x.grad.tolist() == [8.0, 0.0, 48.0]
     assert h.grad.tolist() == [4.0, 0.0, 24.0] and h.grad.device == device
+    if device == "cuda":  # a gradient on the other device is refused by name
+        y = (x * 2).sum(0, keepdim=True)
+        with pytest.raises(RuntimeError, match="gradient is on cpu but the tensor .* is on cuda"):
+            y.backward(ember.tensor([1.0]))
 
 
 def test_backward_on_device(device):

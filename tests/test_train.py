@@ -145,6 +145,11 @@ def test_cli_errors(tmp_path, capsys):
     assert code == 2 and "--resume needs --checkpoint" in out.err
     code, out = _cli(capsys, "--epochs", "0")
     assert code == 2 and "--epochs must be positive" in out.err
+    code, out = _cli(capsys, "--device", "tpu")
+    assert code == 2 and "--device tpu: unknown device 'tpu'" in out.err
+    if not ember.cuda.is_available():  # a clean message, not a traceback
+        code, out = _cli(capsys, "--device", "cuda")
+        assert code == 2 and "--device cuda: CUDA is not available" in out.err
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -26,7 +26,6 @@
 #include <immintrin.h>
 #include <algorithm>
 #include <cstring>
-#include <vector>
 #include "dispatch.h"
 #include "gemm.h"
 #include "workspace.h"

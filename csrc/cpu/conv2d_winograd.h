@@ -11,7 +11,7 @@ struct WinogradShape {
   int64_t N, C, H, W, K, P, Q, pad_top, pad_left;
 };
 
-// Whether Winograd is the faster algorithm for this float32 conv (measured; see the .cpp).
+// Whether Winograd is the faster algorithm for this float32 conv (measured: bench/RESULTS.md).
 bool winograd_applies(int64_t C, int64_t K, int64_t R, int64_t S, const ConvGeometry& g);
 
 void winograd_forward(const float* x, const float* w, const float* bias, float* y, const WinogradShape& s);

@@ -164,6 +164,9 @@ def _backward(tensor, gradient, retain_graph):
             gradient = Tensor._wrap(tensor._xp().asarray(gradient, dtype=tensor.dtype.np))
         if tuple(gradient.shape) != tuple(tensor.shape):
             raise ValueError(f"gradient has shape {tuple(gradient.shape)}, expected {tuple(tensor.shape)}")
+        if gradient.device != tensor.device:
+            raise RuntimeError(f"gradient is on {gradient.device} but the tensor it is the gradient of is on "
+                               f"{tensor.device}; move it with .to('{tensor.device}')")
         gradient = gradient.detach()
     handed_out = {id(gradient)}  # gradient tensors already stored in some .grad, or the caller's
     with no_grad():

@@ -367,6 +367,11 @@ def check_train_args(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) <= 0:
             return f"--{name.replace('_', '-')} must be positive"
+    try:
+        from ._backend import device
+        device(args.device)
+    except (TypeError, ValueError, RuntimeError) as e:
+        return f"--device {args.device}: {e}"
     return None
 
 
