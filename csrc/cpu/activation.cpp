@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <vector>
 #include "../dim_layout.h"
 #include "../nn_checks.h"
 #include "../ops.h"
@@ -17,6 +16,7 @@
 #include "strided.h"
 #include "vmath_global.h"
 #include "vmath_act.h"
+#include "workspace.h"
 
 // Inlined into the per-ISA loops even when large (gelu), so those loops vectorize.
 #define EMBER_INLINE __attribute__((always_inline)) inline

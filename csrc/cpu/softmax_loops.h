@@ -185,11 +185,15 @@ void softmax_online_run(const DimLayout<2>& L, const T* x, T* y) {
   const int64_t nt = omp_in_parallel() ? 1
                      : std::clamp<int64_t>(L.nout * C * L.inner / kSoftmaxGrain, 1,
                                            std::min<int64_t>(omp_get_max_threads(), C / kOnlineRows + 1));
-  std::vector<T> part(size_t(2 * 2 * kW * nt));  // [parity][thread]: the band's max (kW), then sum (kW)
-  // Softmax: the running max per chunk of kOnlineRows rows and position (1/8 of a block);
-  // rows of the widest block's width, so bands of consecutive blocks never overlap.
+  // part [parity][thread]: the band's max (kW), then sum (kW). Softmax's shift: the running
+  // max per chunk of kOnlineRows rows and position (1/8 of a block), rows of the widest
+  // block's width, so bands of consecutive blocks never overlap. Both in one reused
+  // per-thread workspace (the calling thread's), so repeated calls allocate nothing.
   const int64_t nchunk = (C + kOnlineRows - 1) / kOnlineRows, ssh = std::min(kW, L.inner);
-  std::vector<T> shift(Log ? 0 : size_t(nchunk * ssh));
+  const int64_t npart = 2 * 2 * kW * nt;
+  static thread_local Workspace ws;
+  T* const part = ws.get<T>(npart + (Log ? 0 : nchunk * ssh));
+  T* const shift = part + npart;
 #pragma omp parallel num_threads(static_cast<int>(nt))
   {
     const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -202,8 +206,8 @@ void softmax_online_run(const DimLayout<2>& L, const T* x, T* y) {
       L.outer_offsets(u / nblk, off);
       const T* xb = x + off[0] + j0 * L.istride[0];
       T* yb = y + off[1] + j0 * L.istride[1];
-      T* slots = part.data() + (u % 2) * 2 * kW * nt;
-      T* sh = Log ? nullptr : shift.data() + k0 * ssh;
+      T* slots = part + (u % 2) * 2 * kW * nt;
+      T* sh = Log ? nullptr : shift + k0 * ssh;
       softmax_online_stats<T, Log, Unit>(xb, L.cstride[0], L.istride[0], yb, L.cstride[1], L.istride[1], c0, c1, w,
                                          slots + 2 * kW * t, slots + 2 * kW * t + kW, sh, ssh);
 #pragma omp barrier
