@@ -1,6 +1,7 @@
 // Argument checks of the core ops (elementwise, reductions, matmul), shared by the CPU
 // and CUDA implementations so both reject the same mistakes with the same messages.
 #pragma once
+#include <algorithm>
 #include <vector>
 #include "check.h"
 
@@ -58,6 +59,51 @@ inline void check_arg_reduce_args(const TensorView& x, int64_t axis, const Tenso
   check_contiguous(out, op, "out");
   EMBER_CHECK(out.numel() * x.shape[axis] == x.numel(), op, ": out has ", out.numel(), " elements, expected ",
               x.numel() / x.shape[axis]);
+}
+
+// matmul's operands as matrices: `o` is the index of the first matrix dim (0 for 2-D
+// operands, a batch of one; 1 for 3-D), the product is (M, N) with inner size K.
+struct MatmulDims {
+  int o;
+  int64_t M, N, K, batch;
+  // Row stride; a matrix with one column may report any stride there.
+  int64_t ld(const TensorView& t) const {
+    return t.shape[o + 1] <= 1 ? std::max<int64_t>(t.strides[o], 1) : t.strides[o];
+  }
+  // Elements between matrices of the batch; 0 broadcasts (and for 2-D operands).
+  int64_t batch_stride(const TensorView& t) const { return o ? t.strides[0] : 0; }
+};
+
+// a (B,M,K) or (B,K,M) when trans_a; b (B,K,N) or (B,N,K) when trans_b; out (B,M,N).
+inline MatmulDims check_matmul_args(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_a,
+                                    bool trans_b) {
+  const char* op = "matmul";
+  check_float(a, op, "a");
+  check_same_dtype(a, b, op);
+  check_same_dtype(a, out, op);
+  EMBER_CHECK(a.ndim == b.ndim && a.ndim == out.ndim && (a.ndim == 2 || a.ndim == 3), op,
+              ": a, b and out must all be 2-D or all 3-D, got ", a.shape_str(), ", ", b.shape_str(), ", ",
+              out.shape_str());
+  MatmulDims d;
+  const int o = d.o = a.ndim - 2;
+  d.M = trans_a ? a.shape[o + 1] : a.shape[o], d.K = trans_a ? a.shape[o] : a.shape[o + 1];
+  const int64_t Kb = trans_b ? b.shape[o + 1] : b.shape[o];
+  d.N = trans_b ? b.shape[o] : b.shape[o + 1];
+  EMBER_CHECK(d.K == Kb, op, ": inner dimensions differ, ", a.shape_str(), (trans_a ? "^T" : ""), " @ ",
+              b.shape_str(), (trans_b ? "^T" : ""));
+  EMBER_CHECK(out.shape[o] == d.M && out.shape[o + 1] == d.N, op, ": out shape ", out.shape_str(), " expected (",
+              d.M, ", ", d.N, ")");
+  for (const TensorView* t : {&a, &b, &out})
+    EMBER_CHECK(t->strides[o + 1] == 1 || t->shape[o + 1] <= 1 || t->numel() == 0, op,
+                ": the last dim of every operand must be contiguous (stride 1), got shape ", t->shape_str());
+  d.batch = o ? out.shape[0] : 1;
+  if (o) {
+    EMBER_CHECK((a.shape[0] == d.batch || a.strides[0] == 0) && (b.shape[0] == d.batch || b.strides[0] == 0), op,
+                ": batch sizes differ, ", a.shape_str(), ", ", b.shape_str(), " -> ", out.shape_str());
+    EMBER_CHECK(out.strides[0] != 0 || d.batch <= 1 || d.M * d.N == 0, op,
+                ": out must not broadcast over the batch");
+  }
+  return d;
 }
 
 }  // namespace ember

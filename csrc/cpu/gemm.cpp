@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 #include "../check.h"
+#include "../op_checks.h"
 #include "../ops.h"
 #include "dispatch.h"
 
@@ -49,39 +50,15 @@ void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, cons
 void matmul(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_a, bool trans_b,
             double alpha, double beta) {
   const char* op = "matmul";
-  check_float(a, op, "a");
-  check_same_dtype(a, b, op);
-  check_same_dtype(a, out, op);
-  EMBER_CHECK(a.ndim == b.ndim && a.ndim == out.ndim && (a.ndim == 2 || a.ndim == 3), op,
-              ": a, b and out must all be 2-D or all 3-D, got ", a.shape_str(), ", ", b.shape_str(), ", ",
-              out.shape_str());
-  const int o = a.ndim - 2;
-  const int64_t M = trans_a ? a.shape[o + 1] : a.shape[o], K = trans_a ? a.shape[o] : a.shape[o + 1];
-  const int64_t Kb = trans_b ? b.shape[o + 1] : b.shape[o], N = trans_b ? b.shape[o] : b.shape[o + 1];
-  EMBER_CHECK(K == Kb, op, ": inner dimensions differ, ", a.shape_str(), (trans_a ? "^T" : ""), " @ ",
-              b.shape_str(), (trans_b ? "^T" : ""));
-  EMBER_CHECK(out.shape[o] == M && out.shape[o + 1] == N, op, ": out shape ", out.shape_str(), " expected (",
-              M, ", ", N, ")");
-  for (const TensorView* t : {&a, &b, &out})
-    EMBER_CHECK(t->strides[o + 1] == 1 || t->shape[o + 1] <= 1 || t->numel() == 0, op,
-                ": the last dim of every operand must be contiguous (stride 1), got shape ", t->shape_str());
-  const int64_t batch = o ? out.shape[0] : 1;
-  if (o) {
-    EMBER_CHECK((a.shape[0] == batch || a.strides[0] == 0) && (b.shape[0] == batch || b.strides[0] == 0), op,
-                ": batch sizes differ, ", a.shape_str(), ", ", b.shape_str(), " -> ", out.shape_str());
-    EMBER_CHECK(out.strides[0] != 0 || batch <= 1 || M * N == 0, op, ": out must not broadcast over the batch");
-  }
-  // Row stride; a matrix with one column may report any stride there.
-  auto ld = [o](const TensorView& t) {
-    return t.shape[o + 1] <= 1 ? std::max<int64_t>(t.strides[o], 1) : t.strides[o];
-  };
+  const MatmulDims d = check_matmul_args(a, b, out, trans_a, trans_b);
+  const int64_t M = d.M, N = d.N, K = d.K, batch = d.batch;
   if (batch == 0 || M == 0 || N == 0) return;
   EMBER_DISPATCH_FLOAT(a.dtype, op, {
     const T* pa = a.ptr<T>();
     const T* pb = b.ptr<T>();
     T* pc = out.ptr<T>();
-    const int64_t sa = o ? a.strides[0] : 0, sb = o ? b.strides[0] : 0, so = o ? out.strides[0] : 0;
-    const int64_t lda = ld(a), ldb = ld(b), ldc = ld(out);
+    const int64_t sa = d.batch_stride(a), sb = d.batch_stride(b), so = d.batch_stride(out);
+    const int64_t lda = d.ld(a), ldb = d.ld(b), ldc = d.ld(out);
     const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
     const int threads = default_threads();
     // Small matrices: one thread per matrix, matrices in parallel.

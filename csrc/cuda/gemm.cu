@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include "../op_checks.h"
 #include "../ops.h"
 #include "common.cuh"
 #include "sgemm.cuh"
@@ -65,46 +66,21 @@ __global__ void gemm_tiled(const T* __restrict__ A, const T* __restrict__ Bm, T*
 
 }  // namespace
 
-// The argument checks are cpu/gemm.cpp's, word for word, so both backends fail alike.
 void matmul(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_a, bool trans_b, double alpha,
             double beta) {
   const char* op = "matmul";
-  check_float(a, op, "a");
-  check_same_dtype(a, b, op);
-  check_same_dtype(a, out, op);
-  EMBER_CHECK(a.ndim == b.ndim && a.ndim == out.ndim && (a.ndim == 2 || a.ndim == 3), op,
-              ": a, b and out must all be 2-D or all 3-D, got ", a.shape_str(), ", ", b.shape_str(), ", ",
-              out.shape_str());
-  const int o = a.ndim - 2;  // 2-D operands are a batch of one
-  const int64_t M = trans_a ? a.shape[o + 1] : a.shape[o], K = trans_a ? a.shape[o] : a.shape[o + 1];
-  const int64_t Kb = trans_b ? b.shape[o + 1] : b.shape[o], N = trans_b ? b.shape[o] : b.shape[o + 1];
-  EMBER_CHECK(K == Kb, op, ": inner dimensions differ, ", a.shape_str(), (trans_a ? "^T" : ""), " @ ",
-              b.shape_str(), (trans_b ? "^T" : ""));
-  EMBER_CHECK(out.shape[o] == M && out.shape[o + 1] == N, op, ": out shape ", out.shape_str(), " expected (",
-              M, ", ", N, ")");
-  for (const TensorView* t : {&a, &b, &out})
-    EMBER_CHECK(t->strides[o + 1] == 1 || t->shape[o + 1] <= 1 || t->numel() == 0, op,
-                ": the last dim of every operand must be contiguous (stride 1), got shape ", t->shape_str());
-  const int64_t batch = o ? out.shape[0] : 1;
-  if (o) {
-    EMBER_CHECK((a.shape[0] == batch || a.strides[0] == 0) && (b.shape[0] == batch || b.strides[0] == 0), op,
-                ": batch sizes differ, ", a.shape_str(), ", ", b.shape_str(), " -> ", out.shape_str());
-    EMBER_CHECK(out.strides[0] != 0 || batch <= 1 || M * N == 0, op, ": out must not broadcast over the batch");
-  }
+  const MatmulDims d = check_matmul_args(a, b, out, trans_a, trans_b);  // the CPU twin's checks
+  const int64_t M = d.M, N = d.N, K = d.K, batch = d.batch;
   EMBER_CHECK(batch <= 65535, op, ": at most 65535 batches on CUDA (the grid's z dimension)");
   if (batch == 0 || M == 0 || N == 0) return;
-  // Row stride; a matrix with one column may report any stride there.
-  auto ld = [o](const TensorView& t) {
-    return t.shape[o + 1] <= 1 ? std::max<int64_t>(t.strides[o], 1) : t.strides[o];
-  };
-  const int64_t sa = o ? a.strides[0] : 0, sb = o ? b.strides[0] : 0, sc = o ? out.strides[0] : 0;
+  const int64_t sa = d.batch_stride(a), sb = d.batch_stride(b), sc = d.batch_stride(out);
   const int64_t Kr = alpha == 0 ? 0 : K;  // alpha 0 leaves A and B unread (an inf there must not give NaN)
   if (a.dtype == DType::f32) {
     EMBER_CHECK(K <= INT_MAX - sgemm::kBK, op, ": K = ", K, " is too large for the CUDA kernel");
     EMBER_CHECK((M + sgemm::kBM - 1) / sgemm::kBM <= 65535, op, ": M = ", M, " is too large for the CUDA kernel");
     sgemm::Params P;
     P.a = a.ptr<float>(), P.b = b.ptr<float>(), P.c = out.ptr<float>();
-    P.M = M, P.N = N, P.K = Kr, P.lda = ld(a), P.ldb = ld(b), P.ldc = ld(out);
+    P.M = M, P.N = N, P.K = Kr, P.lda = d.ld(a), P.ldb = d.ld(b), P.ldc = d.ld(out);
     P.batch_a = sa, P.batch_b = sb, P.batch_c = sc;
     P.alpha = static_cast<float>(alpha), P.beta = static_cast<float>(beta);
     // 128-bit loads and stores need every row of every batch on a 16-byte boundary
@@ -126,7 +102,7 @@ void matmul(const TensorView& a, const TensorView& b, const TensorView& out, boo
   dim3 grid(static_cast<unsigned>((N + kTile - 1) / kTile), static_cast<unsigned>((M + kTile - 1) / kTile),
             static_cast<unsigned>(batch));
   gemm_tiled<double><<<grid, 256, 0, current_stream()>>>(a.ptr<double>(), b.ptr<double>(), out.ptr<double>(), M, N,
-                                                         Kr, ld(a), ld(b), ld(out), sa, sb, sc, trans_a,
+                                                         Kr, d.ld(a), d.ld(b), d.ld(out), sa, sb, sc, trans_a,
                                                          trans_b, alpha, beta);
   EMBER_CUDA_LAUNCH_CHECK(op);
 }
