@@ -244,50 +244,50 @@ void avg_pool_2x2_backward_plane(const T* dy, int64_t W, int64_t P, int64_t Q, T
   }
 }
 
-// Average pool, any geometry. The divisor is divisor_override when nonzero, else it counts
-// the padding inside the window when count_include_pad (window clipped to the padded
-// input), else only real elements.
+// Average pool window (p, q), clipped to the input: rows [hs, he), columns [ws, we), and
+// its divisor: divisor_override when nonzero, else the window's size counting the padding
+// inside it when count_include_pad (window clipped to the padded input), else only real
+// elements.
+struct AvgWindow {
+  int64_t hs, he, ws, we, div;
+};
+inline AvgWindow avg_window(int64_t p, int64_t q, int64_t H, int64_t W, const PoolGeometry& g,
+                            bool count_include_pad, int64_t divisor_override) {
+  const int64_t h0 = p * g.stride_h - g.pad_h, h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
+  const int64_t w0 = q * g.stride_w - g.pad_w, w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
+  AvgWindow win{std::max<int64_t>(h0, 0), std::min(h1, H), std::max<int64_t>(w0, 0), std::min(w1, W), 0};
+  win.div = divisor_override ? divisor_override
+            : count_include_pad ? (h1 - h0) * (w1 - w0)
+                                : (win.he - win.hs) * (win.we - win.ws);
+  return win;
+}
+
+// Average pool, any geometry.
 template <class T>
 void avg_pool_plane(const T* x, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad,
                     int64_t divisor_override, int64_t P, int64_t Q, T* out) {
-  for (int64_t p = 0; p < P; ++p) {
-    const int64_t h0 = p * g.stride_h - g.pad_h;
-    const int64_t h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
-    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h1, H);
+  for (int64_t p = 0; p < P; ++p)
     for (int64_t q = 0; q < Q; ++q) {
-      const int64_t w0 = q * g.stride_w - g.pad_w;
-      const int64_t w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
-      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, W);
-      const int64_t div = divisor_override ? divisor_override
-                                           : count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
+      const AvgWindow win = avg_window(p, q, H, W, g, count_include_pad, divisor_override);
       T sum = T(0);
-      for (int64_t h = hs; h < he; ++h)
-        for (int64_t w = ws; w < we; ++w) sum += x[h * W + w];
-      out[p * Q + q] = div > 0 ? sum / static_cast<T>(div) : T(0);
+      for (int64_t h = win.hs; h < win.he; ++h)
+        for (int64_t w = win.ws; w < win.we; ++w) sum += x[h * W + w];
+      out[p * Q + q] = win.div > 0 ? sum / static_cast<T>(win.div) : T(0);
     }
-  }
 }
 
 // The adjoint of avg_pool_plane: dx (zeroed by the caller) += dy / divisor over each window.
 template <class T>
 void avg_pool_backward_plane(const T* dy, int64_t H, int64_t W, const PoolGeometry& g, bool count_include_pad,
                              int64_t divisor_override, int64_t P, int64_t Q, T* dx) {
-  for (int64_t p = 0; p < P; ++p) {
-    const int64_t h0 = p * g.stride_h - g.pad_h;
-    const int64_t h1 = std::min(h0 + g.kernel_h, H + g.pad_h);
-    const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h1, H);
+  for (int64_t p = 0; p < P; ++p)
     for (int64_t q = 0; q < Q; ++q) {
-      const int64_t w0 = q * g.stride_w - g.pad_w;
-      const int64_t w1 = std::min(w0 + g.kernel_w, W + g.pad_w);
-      const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w1, W);
-      const int64_t div = divisor_override ? divisor_override
-                                           : count_include_pad ? (h1 - h0) * (w1 - w0) : (he - hs) * (we - ws);
-      if (div <= 0) continue;
-      const T v = dy[p * Q + q] / static_cast<T>(div);
-      for (int64_t h = hs; h < he; ++h)
-        for (int64_t w = ws; w < we; ++w) dx[h * W + w] += v;
+      const AvgWindow win = avg_window(p, q, H, W, g, count_include_pad, divisor_override);
+      if (win.div <= 0) continue;
+      const T v = dy[p * Q + q] / static_cast<T>(win.div);
+      for (int64_t h = win.hs; h < win.he; ++h)
+        for (int64_t w = win.ws; w < win.we; ++w) dx[h * W + w] += v;
     }
-  }
 }
 
 // Adaptive average pool: window i covers [floor(i*H/P), ceil((i+1)*H/P)).
