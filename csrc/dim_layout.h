@@ -28,6 +28,7 @@ struct DimLayout {
   int64_t oshape[kMaxDims] = {};
   int64_t ostride[N][kMaxDims] = {};
   int64_t nout = 1;
+  bool short_rows = false;  // (R, C) contiguous rows walked as columns (see the constructor)
 
   DimLayout(const std::array<const TensorView*, N>& v, int dim) {
     const TensorView& r = *v[0];
@@ -67,7 +68,7 @@ struct DimLayout {
     // Short contiguous rows, (R, C) with C <= kShortRow: along a row there is too little
     // to vectorize (CPU) or to share among a warp (CUDA), so walk it as C steps over R
     // "columns" of stride C instead.
-    bool short_rows = inner == 1 && nouter == 1 && C <= kShortRow;
+    short_rows = inner == 1 && nouter == 1 && C <= kShortRow;
     for (int k = 0; k < N; ++k) short_rows &= cstride[k] == 1 && ostride[k][0] == C;
     if (short_rows) {
       inner = oshape[0];

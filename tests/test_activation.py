@@ -207,7 +207,7 @@ def test_softmax_non_contiguous(log, isa, device):
 
 
 @pytest.mark.parametrize("shape,dim", [((16384 // 64, 1000), 1), ((256, 10), 1), ((300, 70), 0), ((4, 1000, 77), 1),
-                                       ((1000, 16), 1), ((999, 17), 1), ((130, 1), 1)])
+                                       ((1000, 16), 1), ((999, 17), 1), ((130, 1), 1), ((67, 13), 1)])
 def test_softmax_large_rows_and_columns(shape, dim, isa, device):
     x = (np.random.default_rng(5).standard_normal(shape) * 3).astype(np.float32)
     assert_close(F.softmax(device_tensor(x, device), dim), ref.softmax(x, dim), n_reduce=shape[dim])
@@ -291,7 +291,8 @@ def test_softmax_far_apart_rows_float64(log, threads, isa):
 def test_softmax_backward_kernel(log, isa, device):
     K = ember._backend.kernels(device)
     rng = np.random.default_rng(6)
-    cases = (((37, 101), 1), ((5, 70, 3), 1), ((5, 6, 130), 0), ((2, 3, 4, 5), 2), ((300, 7), 1), ((3, 99, 16), 2))
+    cases = (((37, 101), 1), ((5, 70, 3), 1), ((5, 6, 130), 0), ((2, 3, 4, 5), 2), ((300, 7), 1), ((3, 99, 16), 2),
+             ((129, 16), 1), ((1, 2), 1))
     for shape, dim in cases:
         x = rng.standard_normal(shape).astype(np.float32)
         g = rng.standard_normal(shape).astype(np.float32)

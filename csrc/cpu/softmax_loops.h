@@ -8,8 +8,9 @@
 //   columns: inner > 1, a block of up to kColumnBlock inner positions, walked over C
 //            with the max / sum kept per inner position, so the loop over the block
 //            vectorizes (stride 1 in the fast path) and no transposing copy is needed;
-//            also (R, C) with short rows, as R columns of stride C; columns whose C
-//            rows span more than kCachedSpan bytes go by bands of rows (softmax_online_run).
+//            also (R, C) with short rows, as R columns of stride C (through a transposing
+//            scratch); columns whose C rows span more than kCachedSpan bytes go by bands
+//            of rows (softmax_online_run).
 
 // ---- forward: x (outer, C, inner) -> y, same layout (any strides)
 
@@ -86,6 +87,28 @@ EMBER_FLATTEN void softmax_columns(const T* x, int64_t cx, int64_t ix, T* y, int
     } else {
       for (int64_t j = 0; j < w; ++j) yc[j * iy] *= s[j];
     }
+  }
+}
+
+// Short contiguous rows (R, C), C <= kShortRow (dim_layout.h walks them as R columns of
+// stride C): loads and stores C apart would be gathers and scatters in every pass, so
+// blocks of kShortBlock rows are transposed once into a (C, kShortBlock) scratch that
+// stays in L1 (rows past the end padded with 0: a constant width lets the column loops
+// unroll), run through the unit-stride column loops in place, and transposed back.
+constexpr int64_t kShortBlock = 64;
+
+template <class T, bool Log>
+EMBER_FLATTEN void softmax_short_rows(const T* x, T* y, int64_t C, int64_t R) {
+  T t[kShortRow * kShortBlock];
+  for (int64_t r0 = 0; r0 < R; r0 += kShortBlock) {
+    const int64_t w = std::min(kShortBlock, R - r0);
+    const T* xb = x + r0 * C;
+    T* yb = y + r0 * C;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < kShortBlock; ++r) t[c * kShortBlock + r] = r < w ? xb[r * C + c] : T(0);
+    softmax_columns<T, Log, true>(t, kShortBlock, 1, t, kShortBlock, 1, C, kShortBlock);
+    for (int64_t r = 0; r < w; ++r)
+      for (int64_t c = 0; c < C; ++c) yb[r * C + c] = t[c * kShortBlock + r];
   }
 }
 
@@ -282,6 +305,27 @@ EMBER_FLATTEN void softmax_backward_columns(const T* g, int64_t cg, int64_t ig, 
   }
 }
 
+// Backward of short rows, as softmax_short_rows: g and y transposed into the scratch,
+// gx formed in g's place and transposed back.
+template <class T, bool Log>
+EMBER_FLATTEN void softmax_backward_short_rows(const T* g, const T* y, T* gx, int64_t C, int64_t R) {
+  T tg[kShortRow * kShortBlock], ty[kShortRow * kShortBlock];
+  for (int64_t r0 = 0; r0 < R; r0 += kShortBlock) {
+    const int64_t w = std::min(kShortBlock, R - r0);
+    const T *gb = g + r0 * C, *yb = y + r0 * C;
+    T* ob = gx + r0 * C;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < kShortBlock; ++r) {
+        tg[c * kShortBlock + r] = r < w ? gb[r * C + c] : T(0);
+        ty[c * kShortBlock + r] = r < w ? yb[r * C + c] : T(0);
+      }
+    softmax_backward_columns<T, Log, true>(tg, kShortBlock, 1, ty, kShortBlock, 1, tg, kShortBlock, 1, C,
+                                           kShortBlock);
+    for (int64_t r = 0; r < w; ++r)
+      for (int64_t c = 0; c < C; ++c) ob[r * C + c] = tg[c * kShortBlock + r];
+  }
+}
+
 // ---- drivers: split (outer x inner blocks) across threads
 
 template <class T, bool Log>
@@ -291,6 +335,10 @@ void softmax_forward_run(const DimLayout<2>& L, const T* x, T* y) {
     for_rows(L, C, [&](const int64_t* off) {
       softmax_row<T, Log>(x + off[0], L.cstride[0], y + off[1], L.cstride[1], C);
     });
+    return;
+  }
+  if (L.short_rows) {
+    for_column_blocks(L, C, [&](const int64_t* off, int64_t w) { softmax_short_rows<T, Log>(x + off[0], y + off[1], C, w); });
     return;
   }
   const bool unit = L.istride[0] == 1 && L.istride[1] == 1;
@@ -314,6 +362,12 @@ void softmax_backward_run(const DimLayout<3>& L, const T* g, const T* y, T* gx) 
   if (L.inner == 1) {
     for_rows(L, C, [&](const int64_t* off) {
       softmax_backward_row<T, Log>(g + off[0], L.cstride[0], y + off[1], L.cstride[1], gx + off[2], L.cstride[2], C);
+    });
+    return;
+  }
+  if (L.short_rows) {
+    for_column_blocks(L, C, [&](const int64_t* off, int64_t w) {
+      softmax_backward_short_rows<T, Log>(g + off[0], y + off[1], gx + off[2], C, w);
     });
     return;
   }

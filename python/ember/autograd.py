@@ -10,6 +10,7 @@ import contextlib
 import threading
 
 _state = threading.local()
+_Tensor = None  # ember.Tensor, set by tensor.py (which imports this module first)
 
 
 def is_grad_enabled():
@@ -91,8 +92,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
         ctx = Context()
         enabled = getattr(_state, "enabled", True)
         _state.enabled = False
@@ -101,7 +100,7 @@ class Function:
         finally:
             _state.enabled = enabled
         if enabled:
-            inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
+            inputs = tuple(a if isinstance(a, _Tensor) and a.requires_grad else None for a in args)
             if any(i is not None for i in inputs):
                 out.requires_grad = True
                 out._node = Node(cls, ctx, inputs)

@@ -427,6 +427,8 @@ def normalize_axes(axes, ndim, name):
     """Sorted, unique, non-negative axes; None means all."""
     if axes is None:
         return tuple(range(ndim))
+    if type(axes) is int and -ndim <= axes < ndim:  # the common case, fast
+        return (axes % ndim,)
     if isinstance(axes, (int, np.integer)):
         axes = (axes,)
     if isinstance(axes, (str, bytes)):

@@ -870,4 +870,5 @@ def _format(t):
     return "tensor(" + body + "".join(", " + e for e in extra) + ")"
 
 
+autograd._Tensor = Tensor  # for Function.apply, without an import per call
 from . import functional as F  # noqa: E402  (functional imports Tensor from this module)
