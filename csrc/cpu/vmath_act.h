@@ -4,9 +4,9 @@
 // sigmoid(-100) = 3.7e-44 (a denormal), gelu(-10) = -7.6e-23, not 0.
 //
 // The tails need care: where a result is exp(-a) for a large a, an absolute error in a
-// becomes the same relative error in the result, so x^2/2 is kept exact as a pair of
-// floats and 2 sqrt(2/pi)(x + 0.044715 x^3) is formed and reduced by n ln2 in double,
-// neither being rounded to float before exp is taken (see the gelu functions).
+// becomes the same relative error in the result, so x^2/2 and 2 sqrt(2/pi)(x + 0.044715
+// x^3) are kept as pairs of floats, neither rounded to one float before exp is taken
+// (see the gelu functions).
 //
 // Include inside an EMBER_*_BEGIN region, after vmath.h, so it compiles for that ISA.
 #pragma once
@@ -136,29 +136,38 @@ constexpr float kTwoMinus64 = 5.42101086242752217e-20f;
 }
 
 // The tanh form: gelu(x) ~ x (1 + tanh(u)) / 2 = x sigmoid(a), a = 2u = 2 sqrt(2/pi)(x +
-// 0.044715 x^3). a is formed in double (in float, |a| ~ 90 would carry 90 * 2^-24 of
-// absolute error, i.e. of relative error in e^a) and reduced by n ln2 in double too;
-// only the reduced |r| <= ln2/2 is rounded to float (2^-26 absolute). e = exp(-|a|);
-// sigmoid(a) = 1/(1+e) for a >= 0, e/(1+e) below.
-[[gnu::always_inline]] inline double gelu_tanh_arg(float x) {
-  double xd = static_cast<double>(x);
-  return 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
-}
-// 1/d for d in [1, 2] (NaN propagates): the minimax line 24/17 - 8/17 d (relative error
-// 1/17) and three Newton steps, each squaring the error: within 1 ulp, at a fraction of a
-// vector division's cost.
-[[gnu::always_inline]] inline float recip_1_2(float d) {
-  float y = 1.41176470588235294f - 0.470588235294117647f * d;
-  for (int i = 0; i < 3; ++i) y = y + y * (1.0f - d * y);
-  return y;
+// 0.044715 x^3). a is formed as an unevaluated pair of floats hi + lo (a float a would
+// carry |a| 2^-24 of absolute error, i.e. of relative error in e^a: ~90 ulp at |a| ~ 90),
+// and lo is added after the Cody-Waite reduction of hi by n ln2; only the reduced r is
+// rounded. e = exp(-|a|); sigmoid(a) = 1/(1+e) for a >= 0, e/(1+e) below. The pair costs
+// a few fma on 16 lanes where a double a cost conversions and two 8-lane halves (the
+// non-FMA scalar path calls fmaf: exact, slower). A division beats Newton steps here.
+struct FloatPair {
+  float hi, lo;
+};
+// c x (1 + k x^2) with c = 2 sqrt(2/pi), k = 0.044715, to ~2^-44 relative: exact
+// products by fma, k and c as float pairs, 1 + k x^2 by a branch-free two-sum.
+[[gnu::always_inline]] inline FloatPair gelu_tanh_arg(float x) {
+  constexpr float kh = 0.044715f, kl = static_cast<float>(0.044715 - static_cast<double>(kh));
+  constexpr float ch = 1.5957691216057307117f, cl = static_cast<float>(1.5957691216057307117 - static_cast<double>(ch));
+  float s = x * x, sl = __builtin_fmaf(x, x, -s);  // x^2 = s + sl
+  float p = kh * s, pl = __builtin_fmaf(kh, s, -p) + __builtin_fmaf(kh, sl, kl * s);  // k x^2
+  float t = 1.0f + p, v = t - 1.0f;
+  float tl = ((1.0f - (t - v)) + (p - v)) + pl;  // 1 + k x^2 = t + tl
+  float u = x * t, ul = __builtin_fmaf(x, t, -u) + x * tl;
+  return {ch * u, __builtin_fmaf(ch, u, -(ch * u)) + __builtin_fmaf(ch, ul, cl * u)};
 }
 
-// exp(-|a|) * 2^scale; 0 below 2^-150; NaN propagates.
-[[gnu::always_inline]] inline float exp_neg_abs(double a, int32_t scale) {
-  double s = a < 0.0 ? a : -a;
-  s = s < -150.0 ? -150.0 : s;
-  double n = (s * 1.4426950408889634074 + 6755399441055744.0) - 6755399441055744.0;  // round(s / ln2)
-  float r = static_cast<float>(s - n * 0.69314718055994530942);
+// exp(-|a|) * 2^scale for a = hi + lo; 0 below 2^-150; NaN propagates.
+[[gnu::always_inline]] inline float exp_neg_abs(FloatPair a, int32_t scale) {
+  bool pos = a.hi > 0.0f;
+  float b = pos ? -a.hi : a.hi, bl = pos ? -a.lo : a.lo;
+  bool under = b < -150.0f;
+  b = under ? -150.0f : b;
+  bl = under ? 0.0f : bl;
+  float n = (b * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(b / ln2)
+  float r = b - n * 0.693359375f;                                     // exact
+  r = __builtin_fmaf(-n, -2.12194440e-4f, r) + bl;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
@@ -167,29 +176,29 @@ constexpr float kTwoMinus64 = 5.42101086242752217e-20f;
   p = p * r + 5.0000001201e-1f;
   float y = p * (r * r) + r + 1.0f;
   int32_t ni = static_cast<int32_t>(n) + scale;
-  int32_t n1 = ni >> 1, n2 = ni - n1;
+  int32_t n1 = ni >> 1, n2 = ni - n1;  // 2^n in two halves: denormal results stay right
   y = y * bits_to_float((n1 + 127) << 23);
   return y * bits_to_float((n2 + 127) << 23);
 }
 
-// x < 0: x e / (1 + e) with e formed scaled by 2^64 (see kTwoMinus64), so a denormal
-// result is rounded once.
+// a < -80 (e < 2^-115): x e / (1 + e) with e formed scaled by 2^64 (see kTwoMinus64), so
+// a denormal result is rounded once; 1 + e rounds to 1 there, scaled or not.
 [[gnu::always_inline]] inline float gelu_tanh(float x) {
-  double a = gelu_tanh_arg(x);
-  bool neg = a < 0.0;
-  float es = exp_neg_abs(a, neg ? kTailScale : 0);  // e, times 2^64 when a < 0
-  float r = (neg ? x * es : x) * recip_1_2(1.0f + (neg ? es * kTwoMinus64 : es));
-  return neg ? r * kTwoMinus64 : r;  // NaN: every term is NaN
+  FloatPair a = gelu_tanh_arg(x);
+  bool neg = a.hi < 0.0f, far = a.hi < -80.0f;
+  float es = exp_neg_abs(a, far ? kTailScale : 0);
+  float r = (neg ? x * es : x) / (1.0f + es);
+  return far ? r * kTwoMinus64 : r;  // NaN: every term is NaN
 }
 
 // d/dx [x s(a)] = s + x s (1 - s) a'(x), a' = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2), with
 // s (1 - s) = e / (1 + e)^2 whatever the sign of a.
 [[gnu::always_inline]] inline float gelu_tanh_grad(float x) {
-  double a = gelu_tanh_arg(x);
+  FloatPair a = gelu_tanh_arg(x);
   float e = exp_neg_abs(a, 0);
   float r = 1.0f / (1.0f + e);
   float er = e * r;
-  float s = a >= 0.0 ? r : er;  // NaN: e, r and er are NaN
+  float s = a.hi >= 0.0f ? r : er;  // NaN: e, r and er are NaN
   float da = 1.5957691216057307117f * (1.0f + 0.134145f * x * x);
   return s + x * (r * er) * da;
 }
