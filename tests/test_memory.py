@@ -75,3 +75,32 @@ def test_memory_flat_over_10000_calls():
     finally:
         ember.set_num_threads(old)
     assert growth <= MAX_GROWTH, f"resident memory grew by {growth / 2**20:.2f} MiB over {CALLS} calls"
+
+
+_OOM_SCRIPT = """
+import resource, sys
+import numpy as np, ember, ember.nn.functional as F
+ember.set_num_threads(2)
+x = ember.tensor(np.ones((2, 64, 384, 384), np.float32))
+w = ember.tensor(np.ones((64, 64, 3, 3), np.float32))
+F.conv2d(x[:, :, :8, :8], w, stride=2)  # threads started, small workspaces made
+vm = next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize'))
+resource.setrlimit(resource.RLIMIT_AS, (vm + (100 << 20), resource.RLIM_INFINITY))
+try:
+    F.conv2d(x, w, stride=2, padding=1)  # an 85 MB im2col buffer per thread
+    print("no error")
+except MemoryError as e:
+    print("MemoryError:", e)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc and RLIMIT_AS")
+def test_out_of_memory_in_a_threaded_kernel_raises():
+    # A workspace allocation that fails on a worker thread of an OpenMP region used to end
+    # the process (std::terminate); it must reach Python as a MemoryError instead.
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _OOM_SCRIPT], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, f"exit {r.returncode}: {r.stderr[-2000:]}"
+    assert "MemoryError:" in r.stdout and "out of memory" in r.stdout, r.stdout

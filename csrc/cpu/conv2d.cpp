@@ -181,11 +181,9 @@ inline int64_t tap_shift(const Shape& s, const ConvGeometry& g, int64_t Wp, int6
 template <class F>
 void for_each_image(int64_t N, int nt, F&& image) {
   if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-    {
-      const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    parallel_region(nt, [&](int64_t t, int64_t T) {
       for (int64_t n = N * t / T; n < N * (t + 1) / T; ++n) image(n);
-    }
+    });
   } else {
     for (int64_t n = 0; n < N; ++n) image(n);
   }
@@ -447,14 +445,14 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
   };
 
   if (taps) {
+    int64_t used = 1;
     if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-      {
-        const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
+      parallel_region(nt, [&](int64_t t, int64_t T_) {
+        if (t == 0) used = T_;
         const int64_t n0 = s.N * t / T_, n1 = s.N * (t + 1) / T_;
         if (n0 < n1) images(n0, n1, partial + t * WN);
         else std::memset(partial + t * WN, 0, sizeof(T) * WN);
-      }
+      });
     } else {
       images(0, s.N, partial);
     }
@@ -465,25 +463,27 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
         for (int64_t c = 0; c < s.Cg; ++c)
           for (int64_t t = 0; t < RS; ++t) {
             T sum = T(0);
-            for (int p = 0; p < nt; ++p) sum += partial[p * WN + (t * s.K + k) * s.Cg + c];
+            for (int64_t p = 0; p < used; ++p) sum += partial[p * WN + (t * s.K + k) * s.Cg + c];
             dw[(k * s.Cg + c) * RS + t] = sum;
           }
     });
     return;
   }
   if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-    {
-      const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
+    int64_t used = nt;
+    parallel_region(nt, [&](int64_t t, int64_t T_) {
+      if (t == 0) used = T_;
       const int64_t n0 = s.N * t / T_, n1 = s.N * (t + 1) / T_;
       T* acc = t == 0 ? dw : partial + (t - 1) * WN;
       if (n0 < n1) images(n0, n1, acc);
       else std::memset(acc, 0, sizeof(T) * WN);
-#pragma omp barrier
-      // dw += partials, split over the threads by element range
+    });
+    // dw += partials, split over the threads by element range (a second region, not a
+    // barrier: a thread that threw above would never reach one)
+    parallel_region(nt, [&](int64_t t, int64_t T_) {
       const int64_t e0 = WN * t / T_, e1 = WN * (t + 1) / T_;
-      for (int64_t p = 0; p + 1 < T_; ++p) EMBER_ISA_CALL(add_into<T>, dw + e0, partial + p * WN + e0, e1 - e0);
-    }
+      for (int64_t p = 0; p + 1 < used; ++p) EMBER_ISA_CALL(add_into<T>, dw + e0, partial + p * WN + e0, e1 - e0);
+    });
   } else {
     images(0, s.N, dw);
   }

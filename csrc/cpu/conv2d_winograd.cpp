@@ -114,11 +114,7 @@ void split_bands(const Plan& p, int nt, F&& f) {
     f(0, 1, int64_t(0), NB);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    f(t, T, NB * t / T, NB * (t + 1) / T);
-  }
+  parallel_region(nt, [&](int64_t t, int64_t T) { f(int(t), int(T), NB * t / T, NB * (t + 1) / T); });
 }
 
 // V (36, tiles, Cip): the input transform of every band of a block.

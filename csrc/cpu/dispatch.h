@@ -7,6 +7,7 @@
 #pragma once
 #include <omp.h>
 #include <cstdint>
+#include <exception>
 
 namespace ember::cpu {
 
@@ -16,6 +17,26 @@ Isa isa();                      // the path kernels use now
 Isa best_isa();                 // the best path this CPU supports
 void set_isa(Isa isa);          // throws if the CPU lacks it
 const char* isa_name(Isa isa);
+
+// body(t, T) on each thread t of an OpenMP region of nt threads (T: the number it got).
+// An exception thrown inside (std::bad_alloc from a large per-thread workspace, say)
+// would otherwise end the process (std::terminate); the first one is rethrown here,
+// on the caller's thread, after the region. body must not hold a barrier: a thread
+// that throws never reaches it, and the others would wait forever.
+template <class F>
+inline void parallel_region(int nt, F&& body) {
+  std::exception_ptr error;
+#pragma omp parallel num_threads(nt)
+  {
+    try {
+      body(int64_t(omp_get_thread_num()), int64_t(omp_get_num_threads()));
+    } catch (...) {
+#pragma omp critical(ember_parallel_region_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
 
 // Parallel-for over [0, n) in contiguous chunks, one per thread, when the work is
 // big enough to pay for waking threads (`grain` = minimum items per thread).
@@ -29,12 +50,10 @@ inline void parallel_for(int64_t n, int64_t grain, F&& f) {
     f(int64_t(0), n);
     return;
   }
-#pragma omp parallel num_threads(static_cast<int>(nt))
-  {
-    int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+  parallel_region(static_cast<int>(nt), [&](int64_t t, int64_t T) {
     int64_t begin = n * t / T, end = n * (t + 1) / T;
     if (begin < end) f(begin, end);
-  }
+  });
 }
 
 }  // namespace ember::cpu

@@ -635,7 +635,6 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   if (nt <= 1) {
     body(0, 1);
   } else {
-#pragma omp parallel num_threads(nt)
-    body(omp_get_thread_num(), omp_get_num_threads());
+    parallel_region(nt, body);
   }
 }

@@ -22,8 +22,8 @@
 namespace ember::cpu {
 namespace {
 
-// Like parallel_for, but tells f its chunk number t (< the returned chunk count) so
-// callers can keep per-chunk partial sums in a workspace.
+// Like parallel_for, but tells f its chunk number t (< the returned chunk count: the
+// threads the region got) so callers can keep per-chunk partial sums in a workspace.
 template <class F>
 int parallel_chunks(int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return 0;
@@ -32,13 +32,13 @@ int parallel_chunks(int64_t n, int64_t grain, F&& f) {
     f(0, int64_t(0), n);
     return 1;
   }
-#pragma omp parallel num_threads(static_cast<int>(nt))
-  {
-    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+  int64_t chunks = nt;
+  parallel_region(static_cast<int>(nt), [&](int64_t t, int64_t T) {
+    if (t == 0) chunks = T;
     const int64_t b = n * t / T, e = n * (t + 1) / T;
     if (b < e) f(static_cast<int>(t), b, e);
-  }
-  return static_cast<int>(nt);
+  });
+  return static_cast<int>(chunks);
 }
 
 // Scratch that lives across calls (no per-call heap traffic in steady state).

@@ -5,8 +5,20 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <string>
 
 namespace ember::cpu {
+
+// std::bad_alloc (pybind11 makes it a MemoryError) that says how much was asked for.
+class WorkspaceAllocError : public std::bad_alloc {
+ public:
+  explicit WorkspaceAllocError(size_t bytes)
+      : msg_("out of memory: a kernel workspace of " + std::to_string(bytes >> 20) + " MiB could not be allocated") {}
+  const char* what() const noexcept override { return msg_.c_str(); }
+
+ private:
+  std::string msg_;
+};
 
 struct Workspace {
   void* ptr = nullptr;
@@ -25,7 +37,7 @@ struct Workspace {
       ptr = std::aligned_alloc(64, cap);
       if (!ptr) {
         cap = 0;
-        throw std::bad_alloc();
+        throw WorkspaceAllocError(bytes);
       }
     }
     return static_cast<T*>(ptr);
