@@ -179,11 +179,27 @@ struct GradFinish {
   }
 };
 
+// Value e = n*S + s of channel c sits at offset n*C*S + c*S + s; next() returns that offset
+// and moves e on by a fixed step (dn rows and ds more values) without division.
+struct PlaneWalk {
+  int64_t n, s, dn, ds, S, CS, cS;
+  __device__ int64_t next() {
+    const int64_t off = n * CS + cS + s;
+    n += dn;
+    s += ds;
+    if (s >= S) {
+      s -= S;
+      ++n;
+    }
+    return off;
+  }
+};
+
 // Planes: x (N,C,S), S >= 32. Block (g, split) of kThreads holds kThreads / team teams;
 // team t sums channel c = g * (kThreads / team) + t over its values e in
-// [split*chunk, min(M, (split+1)*chunk)), e = n*S + s at offset n*C*S + c*S + s. Thread
-// r of a team takes packs e = r*V, r*V + team*V, ...; their (n, s) advance by a fixed
-// step without division. S and chunk are multiples of V, so a pack stays in one row.
+// [split*chunk, min(M, (split+1)*chunk)). Thread r of a team takes the packs at
+// e = split*chunk + r*V, then every team*V values (PlaneWalk). S and chunk are multiples of
+// V, so a pack stays in one row.
 // Without partial (one split) the team's first thread finalizes the channel.
 template <int V, class Terms, class Finish>
 __global__ void __launch_bounds__(kThreads) bn_sums_planes(Terms terms, Finish fin, int64_t C, int64_t S, int64_t M,
@@ -194,27 +210,17 @@ __global__ void __launch_bounds__(kThreads) bn_sums_planes(Terms terms, Finish f
   double2 acc = make_double2(0.0, 0.0);
   if (c < C) {
     const typename Terms::Channel ch = terms.channel(c);
-    const int64_t step = int64_t(team) * V, dn = step / S, ds = step % S, CS = C * S;
-    const int64_t end = min(M, (split + 1) * chunk);
-    int64_t e = split * chunk + int64_t(rank) * V, n = e / S, s = e % S;
-    auto next = [&]() {  // offset of value e, then on to e + step
-      const int64_t off = n * CS + c * S + s;
-      n += dn;
-      s += ds;
-      if (s >= S) {
-        s -= S;
-        ++n;
-      }
-      return off;
-    };
+    const int64_t step = int64_t(team) * V, end = min(M, (split + 1) * chunk);
+    int64_t e = split * chunk + int64_t(rank) * V;
+    PlaneWalk walk{e / S, e % S, step / S, step % S, S, C * S, c * S};
     for (; e + (kUnroll - 1) * step < end; e += kUnroll * step) {
       typename Terms::Channel::Item items[kUnroll];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) items[u] = ch.load(next());
+      for (int u = 0; u < kUnroll; ++u) items[u] = ch.load(walk.next());
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) ch.add(acc, items[u]);
     }
-    for (; e < end; e += step) ch.add(acc, ch.load(next()));
+    for (; e < end; e += step) ch.add(acc, ch.load(walk.next()));
   }
   acc = warp_sum2(acc);
   if ((threadIdx.x & 31) == 0) warp_vals[threadIdx.x >> 5] = acc;
