@@ -89,36 +89,113 @@ def test_backward_without_weight(isa):
     assert_close(tx.grad, dx, n_reduce=36, scale=8)
 
 
-def test_large_mean_is_accurate(threads, device):
+# (32, 3, 20, 20): planes split on CUDA; (50000, 3): columns split; (4, 2, 151, 151): planes
+# split without packs; (300, 67, 3): columns, one block per 10 channels.
+@pytest.mark.parametrize("shape", [(32, 3, 20, 20), (50000, 3), (4, 2, 151, 151), (300, 67, 3)])
+def test_large_mean_is_accurate(shape, threads, device):
     # mean 1e4, std 1: a one-pass E[x^2] - E[x]^2 in float32 loses every digit here.
     rng = np.random.default_rng(5)
-    x = (1e4 + rng.standard_normal((32, 3, 20, 20))).astype(np.float32)
-    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    C = shape[1]
+    x = (1e4 + rng.standard_normal(shape)).astype(np.float32)
+    rm, rv = np.zeros(C, np.float32), np.ones(C, np.float32)
+    tx = _t(x, device, requires_grad=True)
     trm, trv = _t(rm, device), _t(rv, device)
-    y = F.batch_norm(_t(x, device), trm, trv, training=True, momentum=1.0)
+    y = F.batch_norm(tx, trm, trv, training=True, momentum=1.0)
     ey, erm, erv = ref.batch_norm(x, rm, rv, None, None, True, 1.0)
     np.testing.assert_allclose(trv.numpy(force=True), erv, rtol=1e-4)
     np.testing.assert_allclose(trm.numpy(force=True), erm, rtol=1e-6)
     # x itself is quantized at ~1e-3 at this magnitude, so y is accurate to about that.
     np.testing.assert_allclose(y.numpy(force=True), ey, atol=3e-3)
+    g = np.random.default_rng(6).standard_normal(shape).astype(np.float32)
+    y.backward(_t(g, device))
+    dx, _, _ = ref.batch_norm_backward(g, x, None, True)
+    np.testing.assert_allclose(tx.grad.numpy(force=True), dx, atol=3e-3 * max(1.0, np.abs(dx).max()))
 
 
-def test_running_stats_momentum_and_none():
+def test_running_stats_momentum_and_none(device):
     x, _, _, rm, rv = _data((8, 3, 4, 4), seed=6)
-    trm, trv = _t(rm), _t(rv)
+    trm, trv = _t(rm, device), _t(rv, device)
     for step in range(3):  # repeated updates compound as torch's do
-        F.batch_norm(_t(x), trm, trv, training=True, momentum=0.3)
+        F.batch_norm(_t(x, device), trm, trv, training=True, momentum=0.3)
         _, rm, rv = ref.batch_norm(x, rm, rv, None, None, True, 0.3)
     assert_close(trm, rm, n_reduce=128)
     assert_close(trv, rv, n_reduce=128)
-    before = (trm.numpy().copy(), trv.numpy().copy())
-    y = F.batch_norm(_t(x), trm, trv, training=True, momentum=None)  # momentum=None: no update
-    np.testing.assert_array_equal(trm.numpy(), before[0])
-    np.testing.assert_array_equal(trv.numpy(), before[1])
+    before = (trm.numpy(force=True).copy(), trv.numpy(force=True).copy())
+    y = F.batch_norm(_t(x, device), trm, trv, training=True, momentum=None)  # momentum=None: no update
+    np.testing.assert_array_equal(trm.numpy(force=True), before[0])
+    np.testing.assert_array_equal(trv.numpy(force=True), before[1])
     ey, _, _ = ref.batch_norm(x, None, None, None, None, True)
     assert_close(y, ey, n_reduce=128, scale=4)
-    y2 = F.batch_norm(_t(x), None, None, training=True)  # no running stats at all
+    y2 = F.batch_norm(_t(x, device), None, None, training=True)  # no running stats at all
     assert_close(y2, ey, n_reduce=128, scale=4)
+
+
+def test_cumulative_average_momentum_none(device):
+    # nn.BatchNorm with momentum=None passes 1/num_batches_tracked as the kernel's momentum.
+    bn = ember.nn.BatchNorm2d(3, momentum=None).to(device)
+    rm, rv = np.zeros(3), np.ones(3)
+    for step in range(3):
+        x = _data((4, 3, 5, 7), seed=20 + step)[0]
+        bn(_t(x, device))
+        _, rm, rv = ref.batch_norm(x, rm, rv, None, None, True, 1.0 / (step + 1))
+    assert_close(bn.running_mean, rm, n_reduce=140)
+    assert_close(bn.running_var, rv, n_reduce=140)
+
+
+# Shapes for the CUDA schedules (csrc/cuda/norm.cu; they run on the CPU as well): planes
+# (S >= 32) with and without 16-byte packs and with teams smaller than a block, columns
+# (S < 32) with several channels per block, odd and prime sizes, and channels split over
+# several blocks (both schedules) up to a million values per channel.
+CUDA_PATH_SHAPES = [
+    (2, 7, 33),        # planes, S odd (no packs), 66 values per channel: a 32-thread team
+    (3, 300, 8, 8),    # planes, packs, eight channels per block and a partial last block
+    (9, 37, 3),        # columns, 10 channels per block, 7 in the last
+    (5, 33, 31),       # columns, one channel of 31 lanes per block
+    (20011, 3),        # (N, C) with prime N: columns split over rows
+    (3001, 5, 7),      # columns split, S = 7
+    (3, 5, 97, 89),    # planes split into chunks that cross rows, no packs
+    (4, 2, 500, 502),  # a million values per channel: many splits, packs
+]
+
+
+@pytest.mark.parametrize("shape", CUDA_PATH_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_schedules_forward_backward_eval(shape, dtype, device):
+    x, w, b, rm, rv = _data(shape, dtype, seed=13)
+    m = x.size // shape[1]
+    tx, tw, tb = (_t(a, device, requires_grad=True) for a in (x, w, b))
+    trm, trv = _t(rm, device), _t(rv, device)
+    y = F.batch_norm(tx, trm, trv, tw, tb, training=True, momentum=0.3)
+    ey, erm, erv = ref.batch_norm(x, rm, rv, w, b, True, 0.3)
+    assert_close(y, ey, n_reduce=m, dtype=dtype, scale=4)
+    assert_close(trm, erm, n_reduce=m, dtype=dtype)
+    assert_close(trv, erv, n_reduce=m, dtype=dtype)
+    g = np.random.default_rng(14).standard_normal(shape).astype(dtype)
+    y.backward(_t(g, device))
+    dx, dw, db = ref.batch_norm_backward(g, x, w, True)
+    assert_close(tx.grad, dx, n_reduce=m, dtype=dtype, scale=8)
+    assert_close(tw.grad, dw, n_reduce=m, dtype=dtype, scale=4)
+    assert_close(tb.grad, db, n_reduce=m, dtype=dtype)
+    tx.grad = tw.grad = tb.grad = None
+    rm, rv = trm.numpy(force=True), trv.numpy(force=True)
+    y = F.batch_norm(tx, trm, trv, tw, tb, training=False)
+    ey, _, _ = ref.batch_norm(x, rm, rv, w, b, False)
+    assert_close(y, ey, dtype=dtype, scale=4)
+    y.backward(_t(g, device))
+    dx, dw, db = ref.batch_norm_backward(g, x, w, False, rm, rv)
+    assert_close(tx.grad, dx, dtype=dtype, scale=4)
+    assert_close(tw.grad, dw, n_reduce=m, dtype=dtype, scale=4)
+    assert_close(tb.grad, db, n_reduce=m, dtype=dtype)
+
+
+def test_unaligned_input(device):
+    # x starts one element past an aligned address: the CUDA kernels fall back to scalar loads.
+    x, w, b, rm, rv = _data((4, 3, 8, 8), seed=15)
+    flat = _t(np.concatenate([[0.0], x.ravel()]).astype(np.float32), device)
+    tx = flat[1:].reshape(4, 3, 8, 8)
+    y = F.batch_norm(tx, None, None, _t(w, device), _t(b, device), training=True)
+    ey, _, _ = ref.batch_norm(x, None, None, w, b, True)
+    assert_close(y, ey, n_reduce=256, scale=4)
 
 
 def test_non_contiguous_input(isa):
