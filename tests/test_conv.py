@@ -124,6 +124,39 @@ def test_conv2d_winograd_every_isa(isa, cfg):
     _check_forward_backward(cfg, np.float32, np.random.default_rng(9))
 
 
+def _nonfinite_pattern_matches(actual, expected):
+    actual = np.asarray(actual, np.float64)
+    same = np.array_equal(np.isnan(actual), np.isnan(expected)) and np.array_equal(actual[np.isinf(actual)],
+                                                                                     expected[np.isinf(actual)])
+    finite = np.isfinite(expected)
+    return same and np.allclose(actual[finite], expected[finite], rtol=1e-3, atol=1e-3)
+
+
+# (C, K, stride): Winograd (>= 16 channels), the wide layout (8), direct (C*R*S <= 27), im2col (stride 2)
+@pytest.mark.parametrize("C,K,stride", [(16, 16, 1), (32, 17, 1), (8, 8, 1), (3, 4, 1), (16, 16, 2)])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_conv2d_non_finite_input_as_a_direct_sum(C, K, stride, value, isa):
+    # One inf or NaN in x must give inf / NaN exactly where a direct sum does: Winograd's
+    # transforms would smear it over its 6x6 tile (inf - inf = NaN), and the wide layouts'
+    # zero junk columns of dy would meet it as 0 * inf = NaN in the weight gradient.
+    rng = np.random.default_rng(12)
+    for pos in [(0, 0, 0, 0), (1, C - 1, 10, 10), (0, 1, 5, 6)]:
+        x = rng.standard_normal((2, C, 11, 11)).astype(np.float32)
+        w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+        x[pos] = value
+        y = F.conv2d(ember.tensor(x), ember.tensor(w), stride=stride, padding=1).numpy()
+        assert _nonfinite_pattern_matches(y, ref.conv2d(x, w, None, stride, 1)), pos
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        dw = np.empty_like(w)
+        ember._C.conv2d_backward_weight(x, dy, dw, (stride, stride, 1, 1, 1, 1, 1, 1, 1))
+        assert _nonfinite_pattern_matches(dw, ref.conv2d_backward_weight(x, dy, w.shape, stride, 1)), pos
+        dx = np.empty_like(x)
+        w_bad = w.copy()
+        w_bad[K - 1, C // 2, 1, 2] = value  # the same for a non-finite weight in backward data
+        ember._C.conv2d_backward_data(dy, w_bad, dx, (stride, stride, 1, 1, 1, 1, 1, 1, 1))
+        assert _nonfinite_pattern_matches(dx, ref.conv2d_backward_data(dy, w_bad, x.shape, stride, 1)), pos
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_conv2d_winograd_thread_counts(threads):
     old = ember.get_num_threads()

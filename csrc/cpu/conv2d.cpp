@@ -275,7 +275,7 @@ void forward_impl(const TensorView& xv, const TensorView& wv, const TensorView* 
 
 template <class T>
 void backward_data_impl(const TensorView& dyv, const TensorView& wv, const TensorView& dxv, const Shape& s,
-                        const ConvGeometry& g) {
+                        const ConvGeometry& g, Algo algo) {
   const T* dy = dyv.ptr<T>();
   const T* w = wv.ptr<T>();
   T* dx = dxv.ptr<T>();
@@ -285,7 +285,6 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
     std::memset(dx, 0, sizeof(T) * s.N * s.C * HW);
     return;
   }
-  const Algo algo = choose_algo(s, g);
   const bool pointwise = algo == Algo::pointwise;
   const bool taps = algo == Algo::wide && s.Cg >= kTapMinChannels;
   const T* wr = taps ? repack_taps(w, s) : nullptr;
@@ -316,7 +315,7 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
       return;
     }
     if (algo == Algo::wide) {
-      // dcol_wide = W^T @ dy_wide (junk columns come out 0), folded by long adds into a
+      // dcol_wide = W^T @ dy_wide (junk columns come out 0 for finite W), folded by long adds into a
       // padded dx whose interior is dx[n]
       const PadLayout L = pad_layout(s, g);
       const int64_t nw = s.P * L.Wp;
@@ -363,7 +362,7 @@ void backward_data_impl(const TensorView& dyv, const TensorView& wv, const Tenso
 
 template <class T>
 void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const TensorView& dwv, const Shape& s,
-                          const ConvGeometry& g) {
+                          const ConvGeometry& g, Algo algo) {
   const T* x = xv.ptr<T>();
   const T* dy = dyv.ptr<T>();
   T* dw = dwv.ptr<T>();
@@ -373,7 +372,6 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
     std::memset(dw, 0, sizeof(T) * WN);
     return;
   }
-  const Algo algo = choose_algo(s, g);
   const int nt = batch_threads(s);
   const bool inner_parallel = nt == 1;
   // Thread 0 accumulates into dw itself, thread t > 0 into partial[t-1]; summed at the end.
@@ -414,6 +412,7 @@ void backward_weight_impl(const TensorView& xv, const TensorView& dyv, const Ten
       }
       if (algo == Algo::wide) {
         // acc += dy_wide @ col_wide^T: dy_wide's zero junk columns cancel col's junk ones
+        // (when finite: see backward_weight_exact)
         const PadLayout L = pad_layout(s, g);
         const int64_t nw = s.P * L.Wp;
         const int64_t jt = wide_chunk(CRS, nw, sizeof(T));
@@ -512,6 +511,40 @@ void backward_bias_impl(const TensorView& dyv, const TensorView& dbv) {
   });
 }
 
+// The backward passes with an IEEE-exact treatment of inf and NaN. The fast algorithms
+// can turn an inf into NaN where the gradient's sum has one inf term: the wide layouts'
+// zero junk columns of dy meet the image's wrapped-around values (dw) or the weights (dx)
+// as 0 * inf, and Winograd's transforms add and subtract across tiles. So when a
+// non-finite value is there (dw: in the result, which is small; dx: in the weights), the
+// pass is done by im2col, which multiplies exactly the pairs of the gradient's sum
+// (non-finite data only pays for it).
+template <class T>
+bool all_finite(const T* p, int64_t n) {
+  T acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc += p[i] * T(0);
+  return acc == T(0);
+}
+
+template <class T>
+void backward_data_exact(const TensorView& dy, const TensorView& w, const TensorView& dx, const Shape& s,
+                         const ConvGeometry& g, bool winograd_tried) {
+  Algo algo = choose_algo(s, g);
+  if (winograd_tried || ((algo == Algo::wide || algo == Algo::direct) && !all_finite(w.ptr<T>(), s.K * s.CRSg)))
+    algo = Algo::im2col;
+  backward_data_impl<T>(dy, w, dx, s, g, algo);
+}
+
+template <class T>
+void backward_weight_exact(const TensorView& x, const TensorView& dy, const TensorView& dw, const Shape& s,
+                           const ConvGeometry& g, bool winograd_tried) {
+  const Algo algo = choose_algo(s, g);
+  if (!winograd_tried) {
+    backward_weight_impl<T>(x, dy, dw, s, g, algo);
+    if ((algo != Algo::wide && algo != Algo::direct) || all_finite(dw.ptr<T>(), s.K * s.CRSg)) return;
+  }
+  backward_weight_impl<T>(x, dy, dw, s, g, Algo::im2col);
+}
+
 WinogradShape winograd_shape(const Shape& s, const ConvGeometry& g) {
   return {s.N, s.C, s.H, s.W, s.K, s.P, s.Q, g.pad_top, g.pad_left};
 }
@@ -524,11 +557,10 @@ void conv2d_forward(const TensorView& x, const TensorView& weight, const TensorV
   Shape s = check_conv(x, weight, out, g, op, "out");
   if (bias) check_conv_bias(x, *bias, s.K, op);
   if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_forward(x, weight, bias, out, g);
-  if (x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
-    winograd_forward(x.ptr<float>(), weight.ptr<float>(), bias ? bias->ptr<float>() : nullptr, out.ptr<float>(),
-                     winograd_shape(s, g));
-    return;
-  }
+  if (x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g) &&
+      winograd_forward(x.ptr<float>(), weight.ptr<float>(), bias ? bias->ptr<float>() : nullptr, out.ptr<float>(),
+                       winograd_shape(s, g)))
+    return;  // else non-finite values: recomputed below
   EMBER_DISPATCH_FLOAT(x.dtype, op, forward_impl<T>(x, weight, bias, out, s, g));
 }
 
@@ -537,11 +569,11 @@ void conv2d_backward_data(const TensorView& grad_out, const TensorView& weight, 
   const char* op = "conv2d_backward_data";
   Shape s = check_conv(grad_x, weight, grad_out, g, op, "grad_out");
   if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_data(grad_out, weight, grad_x, g);
-  if (grad_x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
-    winograd_backward_data(grad_out.ptr<float>(), weight.ptr<float>(), grad_x.ptr<float>(), winograd_shape(s, g));
+  const bool winograd = grad_x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g);
+  if (winograd &&
+      winograd_backward_data(grad_out.ptr<float>(), weight.ptr<float>(), grad_x.ptr<float>(), winograd_shape(s, g)))
     return;
-  }
-  EMBER_DISPATCH_FLOAT(grad_x.dtype, op, backward_data_impl<T>(grad_out, weight, grad_x, s, g));
+  EMBER_DISPATCH_FLOAT(grad_x.dtype, op, backward_data_exact<T>(grad_out, weight, grad_x, s, g, winograd));
 }
 
 void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, const TensorView& grad_weight,
@@ -549,11 +581,11 @@ void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, con
   const char* op = "conv2d_backward_weight";
   Shape s = check_conv(x, grad_weight, grad_out, g, op, "grad_out");
   if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_weight(x, grad_out, grad_weight, g);
-  if (x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g)) {
-    winograd_backward_weight(x.ptr<float>(), grad_out.ptr<float>(), grad_weight.ptr<float>(), winograd_shape(s, g));
+  const bool winograd = x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g);
+  if (winograd &&
+      winograd_backward_weight(x.ptr<float>(), grad_out.ptr<float>(), grad_weight.ptr<float>(), winograd_shape(s, g)))
     return;
-  }
-  EMBER_DISPATCH_FLOAT(x.dtype, op, backward_weight_impl<T>(x, grad_out, grad_weight, s, g));
+  EMBER_DISPATCH_FLOAT(x.dtype, op, backward_weight_exact<T>(x, grad_out, grad_weight, s, g, winograd));
 }
 
 void conv2d_backward_bias(const TensorView& grad_out, const TensorView& grad_bias) {

@@ -25,6 +25,7 @@
 #include "conv2d_winograd.h"
 #include <immintrin.h>
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include "dispatch.h"
 #include "gemm.h"
@@ -133,7 +134,8 @@ void transform_inputs(const float* in, const Plan& p, int64_t b0, int64_t nb, in
 }
 
 // out (N, Ko, Po, Qo) = the Winograd conv of `in` with transformed weights U (36, Cip, Kop).
-void run_conv(const float* in, const float* U, const float* bias, float* out, const Plan& p) {
+bool run_conv(const float* in, const float* U, const float* bias, float* out, const Plan& p) {
+  std::atomic<bool> finite{true};
   split_bands(p, pass_threads(p), [&](int, int, int64_t bb0, int64_t bb1) {
     for_each_block(p, bb0, bb1, [&](int64_t b0, int64_t nb, int64_t Tb) {
       const int64_t vs = matrix_stride(Tb, p.Cip), ms = matrix_stride(Tb, p.Kop);
@@ -146,12 +148,14 @@ void run_conv(const float* in, const float* U, const float* bias, float* out, co
       int64_t t = 0;
       for (int64_t b = b0; b < b0 + nb; ++b) {
         const Band bd = band_at(p, b);
-        EMBER_ISA_CALL(winograd_output_transform, M, p.Kop, bd.th1 - bd.th0, p.TW, ms, t, p.Ko, p.Po, p.Qo,
-                       4 * bd.th0, bias, out + bd.n * p.Ko * p.Po * p.Qo);
+        if (!EMBER_ISA_VALUE(winograd_output_transform, M, p.Kop, bd.th1 - bd.th0, p.TW, ms, t, p.Ko, p.Po, p.Qo,
+                             4 * bd.th0, bias, out + bd.n * p.Ko * p.Po * p.Qo))
+          finite.store(false, std::memory_order_relaxed);
         t += bd.tiles(p);
       }
     });
   });
+  return finite.load();
 }
 
 // The smallest channel counts for which Winograd beats the GEMM-based algorithms
@@ -169,21 +173,21 @@ bool winograd_applies(int64_t C, int64_t K, int64_t R, int64_t S, const ConvGeom
   return C >= kMinChannels && K >= kMinChannels;
 }
 
-void winograd_forward(const float* x, const float* w, const float* bias, float* y, const WinogradShape& s) {
+bool winograd_forward(const float* x, const float* w, const float* bias, float* y, const WinogradShape& s) {
   const Plan p(s.N, s.C, s.H, s.W, s.K, s.P, s.Q, s.pad_top, s.pad_left);
   float* U = tl_u.get<float>(36 * p.Cip * p.Kop);
   EMBER_ISA_CALL(winograd_weight_transform, w, s.C, s.K, false, p.Cip, p.Kop, U);
-  run_conv(x, U, bias, y, p);
+  return run_conv(x, U, bias, y, p);
 }
 
-void winograd_backward_data(const float* dy, const float* w, float* dx, const WinogradShape& s) {
+bool winograd_backward_data(const float* dy, const float* w, float* dx, const WinogradShape& s) {
   const Plan p(s.N, s.K, s.P, s.Q, s.C, s.H, s.W, 2 - s.pad_top, 2 - s.pad_left);
   float* U = tl_u.get<float>(36 * p.Cip * p.Kop);
   EMBER_ISA_CALL(winograd_weight_transform, w, s.K, s.C, true, p.Cip, p.Kop, U);
-  run_conv(dy, U, nullptr, dx, p);
+  return run_conv(dy, U, nullptr, dx, p);
 }
 
-void winograd_backward_weight(const float* x, const float* dy, float* dw, const WinogradShape& s) {
+bool winograd_backward_weight(const float* x, const float* dy, float* dw, const WinogradShape& s) {
   const Plan p(s.N, s.C, s.H, s.W, s.K, s.P, s.Q, s.pad_top, s.pad_left);
   const int nt = pass_threads(p);
   const int64_t OM = 36 * p.Kop * p.Cip;
@@ -223,6 +227,9 @@ void winograd_backward_weight(const float* x, const float* dy, float* dw, const 
     for (int64_t i = 0; i < OM; ++i) omega[i] += omega[t * OM + i];
   EMBER_ISA_CALL(winograd_weight_grad_finish, omega, s.K, s.C, p.Kop, p.Cip, c_rows ? int64_t(1) : p.Cip,
                  c_rows ? p.Kop : int64_t(1), dw);
+  float nonfinite = 0.0f;  // dw is small: one pass to check it
+  for (int64_t i = 0; i < s.K * s.C * 9; ++i) nonfinite += dw[i] * 0.0f;
+  return nonfinite == 0.0f;
 }
 
 }  // namespace ember::cpu

@@ -201,9 +201,11 @@ inline void winograd_input_transform(const float* xt, int64_t Wt, int64_t Cp, in
 // out (K, P, Q), rows [row0, row0 + 4TH) = A^T M A (+ bias) for the tiles t0.. of a band
 // (M laid out like V), cropped to P x Q. The 4x4 x 16-channel result of a tile is
 // transposed in registers so each channel's tile rows are stored straight into NCHW.
-inline void winograd_output_transform(const float* M, int64_t Kp, int64_t TH, int64_t TW, int64_t xs, int64_t t0,
+// Returns whether every value it formed was finite (see winograd_forward).
+inline bool winograd_output_transform(const float* M, int64_t Kp, int64_t TH, int64_t TW, int64_t xs, int64_t t0,
                                       int64_t K, int64_t P, int64_t Q, int64_t row0, const float* bias, float* out) {
   using wino::v16;
+  v16 nonfinite = {};  // + y * 0 for every y: NaN once any y is inf or NaN
   for (int64_t ti = 0; ti < TH; ++ti)
     for (int64_t tj = 0; tj < TW; ++tj) {
       const int64_t t = t0 + ti * TW + tj, r0 = row0 + 4 * ti, c0 = 4 * tj;
@@ -218,7 +220,10 @@ inline void winograd_output_transform(const float* M, int64_t Kp, int64_t TH, in
           for (int i = 0; i < 4; ++i) cols[i][j] = o[i];
         }
         v16 y[4][4];
-        for (int i = 0; i < 4; ++i) wino::output_1d(cols[i], y[i]);
+        for (int i = 0; i < 4; ++i) {
+          wino::output_1d(cols[i], y[i]);
+          for (int j = 0; j < 4; ++j) nonfinite += y[i][j] * 0.0f;
+        }
         float* dst = out + (k0 * P + r0) * Q + c0;  // channel k0's tile corner; + l*P*Q for k0 + l
 #if EMBER_ISA_LEVEL == 2
         __m512 r[16];
@@ -242,6 +247,9 @@ inline void winograd_output_transform(const float* M, int64_t Kp, int64_t TH, in
 #endif
       }
     }
+  float sum = 0.0f;
+  for (int l = 0; l < 16; ++l) sum += nonfinite[l];
+  return sum == 0.0f;
 }
 
 // Z[xi][t0 + t][k] = A dY A^T for the 4x4 grad_out tiles of a band; dyt (4TH, 4TW, Kp)

@@ -76,3 +76,9 @@ inline void parallel_for(int64_t n, int64_t grain, F&& f) {
       default: isa_scalar::fn(__VA_ARGS__);                             \
     }                                                                   \
   } while (0)
+
+// The same as an expression, for a kernel that returns a value.
+#define EMBER_ISA_VALUE(fn, ...)                                                    \
+  (::ember::cpu::isa() == ::ember::cpu::Isa::avx512 ? isa_avx512::fn(__VA_ARGS__) \
+   : ::ember::cpu::isa() == ::ember::cpu::Isa::avx2 ? isa_avx2::fn(__VA_ARGS__)   \
+                                                     : isa_scalar::fn(__VA_ARGS__))
