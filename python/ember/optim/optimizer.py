@@ -123,6 +123,7 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
+                buckets = {}  # (device, dtype) -> (params, grads): one multi-tensor kernel call each
                 for p in group["params"]:
                     g = p.grad
                     if g is None:
@@ -131,10 +132,16 @@ class Optimizer:
                         g = g.to(dtype=p.dtype)
                     if not g.is_contiguous():  # the fused kernels walk param and grad in step
                         g = g.contiguous()
-                    self._update(p, g, group, self.state.setdefault(p, {}))
+                    params, grads = buckets.setdefault((p.device, p.dtype), ([], []))
+                    params.append(p)
+                    grads.append(g)
+                for params, grads in buckets.values():
+                    self._update(group, params, grads, [self.state.setdefault(p, {}) for p in params])
         return loss
 
-    def _update(self, p, grad, group, state):
+    def _update(self, group, params, grads, states):
+        """Update `params` (one device, one dtype, all with a gradient) in place; states[i]
+        is the state dict of params[i]."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state dict
