@@ -59,23 +59,24 @@ void sgd_pick(T* p, const T* g, T* b, int64_t n, T lr, T mom, T damp1, T wd, con
   }
 }
 
-template <class T, bool WD, bool MOM, bool NEST>
-void sgd_multi_isa(const SgdSlot<T>* s, const int64_t* off, int64_t count, T lr, T mom, T damp1, T wd, bool maximize) {
+template <class T, bool WD, bool MOM, bool NEST, bool MAX>
+void sgd_multi_isa(const SgdSlot<T>* s, const int64_t* off, int64_t count, T lr, T mom, T damp1, T wd) {
   switch (isa()) {
-    case Isa::avx512: isa_avx512::sgd_multi_loop<T, WD, MOM, NEST>(s, off, count, lr, mom, damp1, wd, maximize); break;
-    case Isa::avx2: isa_avx2::sgd_multi_loop<T, WD, MOM, NEST>(s, off, count, lr, mom, damp1, wd, maximize); break;
-    default: isa_scalar::sgd_multi_loop<T, WD, MOM, NEST>(s, off, count, lr, mom, damp1, wd, maximize);
+    case Isa::avx512: isa_avx512::sgd_multi_loop<T, WD, MOM, NEST, MAX>(s, off, count, lr, mom, damp1, wd); break;
+    case Isa::avx2: isa_avx2::sgd_multi_loop<T, WD, MOM, NEST, MAX>(s, off, count, lr, mom, damp1, wd); break;
+    default: isa_scalar::sgd_multi_loop<T, WD, MOM, NEST, MAX>(s, off, count, lr, mom, damp1, wd);
   }
 }
 
+// flags: weight_decay != 0, momentum != 0, nesterov, maximize.
 template <class T, bool... Flags>
-void sgd_multi_pick(const SgdSlot<T>* s, const int64_t* off, int64_t count, T lr, T mom, T damp1, T wd, bool maximize,
+void sgd_multi_pick(const SgdSlot<T>* s, const int64_t* off, int64_t count, T lr, T mom, T damp1, T wd,
                     const bool* flags) {
-  if constexpr (sizeof...(Flags) == 3) {
-    sgd_multi_isa<T, Flags...>(s, off, count, lr, mom, damp1, wd, maximize);
+  if constexpr (sizeof...(Flags) == 4) {
+    sgd_multi_isa<T, Flags...>(s, off, count, lr, mom, damp1, wd);
   } else {
-    if (flags[sizeof...(Flags)]) sgd_multi_pick<T, Flags..., true>(s, off, count, lr, mom, damp1, wd, maximize, flags);
-    else sgd_multi_pick<T, Flags..., false>(s, off, count, lr, mom, damp1, wd, maximize, flags);
+    if (flags[sizeof...(Flags)]) sgd_multi_pick<T, Flags..., true>(s, off, count, lr, mom, damp1, wd, flags);
+    else sgd_multi_pick<T, Flags..., false>(s, off, count, lr, mom, damp1, wd, flags);
   }
 }
 
@@ -131,7 +132,7 @@ void sgd_step_multi(const std::vector<TensorView>& params, const std::vector<Ten
   check_sgd_multi_args(params, grads, momentum_bufs, lr, momentum, dampening, nesterov, weight_decay, first_steps);
   if (params.empty()) return;
   const bool mom = momentum != 0;
-  const bool flags[3] = {weight_decay != 0, mom, nesterov};
+  const bool flags[4] = {weight_decay != 0, mom, nesterov, maximize};
   EMBER_DISPATCH_FLOAT(params[0].dtype, op, {
     std::vector<SgdSlot<T>> slots;
     std::vector<int64_t> offsets{0};  // offsets[t]: flat index of slot t's first element
@@ -144,7 +145,7 @@ void sgd_step_multi(const std::vector<TensorView>& params, const std::vector<Ten
     }
     sgd_multi_pick<T>(slots.data(), offsets.data(), static_cast<int64_t>(slots.size()), static_cast<T>(lr),
                       static_cast<T>(momentum), static_cast<T>(1.0 - dampening), static_cast<T>(weight_decay),
-                      maximize, flags);
+                      flags);
   });
 }
 
@@ -171,18 +172,22 @@ void adam_step_multi(const std::vector<TensorView>& params, const std::vector<Te
     // The step-independent scalars, the same for every tensor.
     const AdamScalars k = adam_scalars(1, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay);
     const auto count = static_cast<int64_t>(slots.size());
-    auto run = [&](auto ams) {
-      constexpr bool A = decltype(ams)::value;
+    auto run = [&](auto ams, auto max) {
+      constexpr bool A = decltype(ams)::value, X = decltype(max)::value;
       const T args[6] = {static_cast<T>(k.decay), static_cast<T>(k.l2), static_cast<T>(k.one_minus_beta1),
                          static_cast<T>(k.beta2), static_cast<T>(k.one_minus_beta2), static_cast<T>(k.eps)};
       switch (isa()) {
-        case Isa::avx512: isa_avx512::adam_multi_loop<T, A>(slots.data(), offsets.data(), count, args[0], args[1], args[2], args[3], args[4], args[5], maximize); break;
-        case Isa::avx2: isa_avx2::adam_multi_loop<T, A>(slots.data(), offsets.data(), count, args[0], args[1], args[2], args[3], args[4], args[5], maximize); break;
-        default: isa_scalar::adam_multi_loop<T, A>(slots.data(), offsets.data(), count, args[0], args[1], args[2], args[3], args[4], args[5], maximize);
+        case Isa::avx512: isa_avx512::adam_multi_loop<T, A, X>(slots.data(), offsets.data(), count, args[0], args[1], args[2], args[3], args[4], args[5]); break;
+        case Isa::avx2: isa_avx2::adam_multi_loop<T, A, X>(slots.data(), offsets.data(), count, args[0], args[1], args[2], args[3], args[4], args[5]); break;
+        default: isa_scalar::adam_multi_loop<T, A, X>(slots.data(), offsets.data(), count, args[0], args[1], args[2], args[3], args[4], args[5]);
       }
     };
-    if (amsgrad) run(std::true_type{});
-    else run(std::false_type{});
+    auto with_max = [&](auto ams) {
+      if (maximize) run(ams, std::true_type{});
+      else run(ams, std::false_type{});
+    };
+    if (amsgrad) with_max(std::true_type{});
+    else with_max(std::false_type{});
   });
 }
 

@@ -23,20 +23,23 @@ def _check(op, param, **state):
             raise RuntimeError(f"{op}: {name} is on {t.device} but param is on {param.device}")
 
 
-def _arrays(op, name, tensors, params):
-    """The storage arrays of a list of Tensors, each on its param's device; a None list or
-    entry stays None (the kernel checks lengths and says where a tensor is required)."""
+def _arrays(op, name, tensors, device):
+    """The storage arrays of a list of Tensors on `device`; a None list or entry stays None
+    (the kernel checks lengths and says where a tensor is required)."""
     if tensors is None:
         return None
     if not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{op}: {name} must be a list of Tensors, got {type(tensors).__name__}")
     out = []
     for i, t in enumerate(tensors):
-        if t is not None and not isinstance(t, Tensor):
+        if t is None:
+            out.append(None)
+            continue
+        if not isinstance(t, Tensor):
             raise TypeError(f"{op}: {name}[{i}] must be a Tensor, got {type(t).__name__}")
-        if t is not None and i < len(params) and t.device != params[i].device:
-            raise RuntimeError(f"{op}: {name}[{i}] is on {t.device} but params[{i}] is on {params[i].device}")
-        out.append(None if t is None else t._data)
+        if t.device != device:
+            raise RuntimeError(f"{op}: {name}[{i}] is on {t.device} but the params are on {device}")
+        out.append(t._data)
     return out
 
 
@@ -44,13 +47,16 @@ def _params(op, params):
     """(device, arrays) of the parameter list, all on one device (None for an empty list)."""
     if not isinstance(params, (list, tuple)):
         raise TypeError(f"{op}: params must be a list of Tensors, got {type(params).__name__}")
+    device = None
     for i, p in enumerate(params):
         if not isinstance(p, Tensor):
             raise TypeError(f"{op}: params[{i}] must be a Tensor, got {type(p).__name__}")
-        if p.device != params[0].device:
-            raise RuntimeError(f"{op}: params[{i}] is on {p.device} but params[0] is on {params[0].device} "
-                               "(one call takes one device)")
-    return (params[0].device if params else None), [p._data for p in params]
+        d = p.device
+        if device is None:
+            device = d
+        elif d != device:
+            raise RuntimeError(f"{op}: params[{i}] is on {d} but params[0] is on {device} (one call takes one device)")
+    return device, [p._data for p in params]
 
 
 def sgd_step(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay, first_step):
@@ -88,7 +94,8 @@ def sgd_step_multi(params, grads, bufs, *, lr, momentum, dampening, nesterov, we
     device, ps = _params(op, params)
     if device is None:
         return
-    _kernels(device).sgd_step_multi(ps, _arrays(op, "grads", grads, params), _arrays(op, "momentum_bufs", bufs, params),
+    _kernels(device).sgd_step_multi(ps, _arrays(op, "grads", grads, device),
+                                    _arrays(op, "momentum_bufs", bufs, device),
                                     float(lr), float(momentum), float(dampening), bool(nesterov),
                                     float(weight_decay), [bool(f) for f in first_steps], bool(maximize))
 
@@ -101,9 +108,10 @@ def adam_step_multi(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, st
     device, ps = _params(op, params)
     if device is None:
         return
-    _kernels(device).adam_step_multi(ps, _arrays(op, "grads", grads, params), _arrays(op, "exp_avgs", exp_avgs, params),
-                                     _arrays(op, "exp_avg_sqs", exp_avg_sqs, params),
-                                     _arrays(op, "max_exp_avg_sqs", max_exp_avg_sqs, params),
+    _kernels(device).adam_step_multi(ps, _arrays(op, "grads", grads, device),
+                                     _arrays(op, "exp_avgs", exp_avgs, device),
+                                     _arrays(op, "exp_avg_sqs", exp_avg_sqs, device),
+                                     _arrays(op, "max_exp_avg_sqs", max_exp_avg_sqs, device),
                                      [int(s) for s in steps], float(lr), float(beta1), float(beta2), float(eps),
                                      float(weight_decay), bool(amsgrad), bool(decoupled), bool(maximize))
 

@@ -128,11 +128,12 @@ class Optimizer:
                     g = p.grad
                     if g is None:
                         continue
-                    if g.dtype != p.dtype:
-                        g = g.to(dtype=p.dtype)
+                    dtype = p.dtype
+                    if g.dtype != dtype:
+                        g = g.to(dtype=dtype)
                     if not g.is_contiguous():  # the fused kernels walk param and grad in step
                         g = g.contiguous()
-                    params, grads = buckets.setdefault((p.device, p.dtype), ([], []))
+                    params, grads = buckets.setdefault((p.device, dtype), ([], []))
                     params.append(p)
                     grads.append(g)
                 for params, grads in buckets.values():
