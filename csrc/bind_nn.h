@@ -417,12 +417,13 @@ using AdamStepMultiFn = void (*)(const ViewList&, const ViewList&, const ViewLis
                                  const std::vector<int64_t>&, double, double, double, double, double, bool, bool,
                                  bool);
 
-// A list or tuple of arrays -> views named "name[i]" in errors. None (the whole list, or
-// an entry) -> empty: the kernels' checks say where a tensor is required.
+// A list or tuple of arrays -> views named "name[i]" in errors. An entry None -> an empty
+// view, and so is the whole list when `optional`: the kernels' checks say where a tensor
+// is required.
 template <class V>
-ViewList view_list(py::handle seq, const char* name, bool writable) {
+ViewList view_list(py::handle seq, const char* name, bool writable, bool optional = false) {
   ViewList out;
-  if (seq.is_none()) return out;
+  if (optional && seq.is_none()) return out;
   EMBER_CHECK_TYPE(py::isinstance<py::list>(seq) || py::isinstance<py::tuple>(seq), name,
                    ": expected a list of arrays, got ", std::string(py::str(py::type::of(seq))));
   auto items = py::reinterpret_borrow<py::sequence>(seq);
@@ -461,7 +462,7 @@ void def_optim_ops(py::module_& m, SgdStepFn sgd_step, AdamStepFn adam_step, Sgd
                                            double momentum, double dampening, bool nesterov, double weight_decay,
                                            std::vector<bool> first_steps, bool maximize) {
     auto vp = view_list<V>(params, "params", true), vg = view_list<V>(grads, "grads", false);
-    auto vb = view_list<V>(bufs, "momentum_bufs", true);
+    auto vb = view_list<V>(bufs, "momentum_bufs", true, true);
     V::prepare();
     py::gil_scoped_release nogil;
     sgd_step_multi(vp, vg, vb, lr, momentum, dampening, nesterov, weight_decay, first_steps, maximize);
@@ -474,7 +475,7 @@ void def_optim_ops(py::module_& m, SgdStepFn sgd_step, AdamStepFn adam_step, Sgd
                                              bool decoupled_weight_decay, bool maximize) {
     auto vp = view_list<V>(params, "params", true), vg = view_list<V>(grads, "grads", false);
     auto vm = view_list<V>(exp_avgs, "exp_avgs", true), vv = view_list<V>(exp_avg_sqs, "exp_avg_sqs", true);
-    auto vmax = view_list<V>(max_exp_avg_sqs, "max_exp_avg_sqs", true);
+    auto vmax = view_list<V>(max_exp_avg_sqs, "max_exp_avg_sqs", true, true);
     V::prepare();
     py::gil_scoped_release nogil;
     adam_step_multi(vp, vg, vm, vv, vmax, steps, lr, beta1, beta2, eps, weight_decay, amsgrad,

@@ -24,6 +24,7 @@ inline void check_optim_lists(const char* op, const std::vector<TensorView>& par
                               const std::vector<OptimList>& lists) {
   for (size_t i = 0; i < params.size(); ++i) {
     const TensorView& p = params[i];
+    EMBER_CHECK(present(p), op, ": params[", i, "] is missing (None)");
     EMBER_CHECK_TYPE(p.dtype == DType::f32 || p.dtype == DType::f64, op, ": params[", i,
                      "] must be float32 or float64, got ", dtype_name(p.dtype));
     EMBER_CHECK_TYPE(p.dtype == params[0].dtype, op, ": params[", i, "] is ", dtype_name(p.dtype),

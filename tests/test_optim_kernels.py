@@ -277,6 +277,12 @@ def test_multi_errors():
         _sgd_multi(p, [g[0], np.zeros(3, np.float32)], b)
     with pytest.raises(TypeError, match=r"params must be a list of Tensors, got Tensor"):
         _sgd_multi(p[0], g, b)
+    with pytest.raises(TypeError, match=r"grads must be a list of Tensors, got NoneType"):
+        _sgd_multi(p, None, b)
+    with pytest.raises(TypeError, match=r"grads: expected a list of arrays, got <class 'NoneType'>"):
+        ember._C.sgd_step_multi([p[0]._data], None, None, 0.1, 0.0, 0.0, False, 0.0, [False], False)
+    with pytest.raises(ValueError, match=r"params\[0\] is missing \(None\)"):
+        ember._C.sgd_step_multi([None], [g[0]._data], None, 0.1, 0.0, 0.0, False, 0.0, [False], False)
     with pytest.raises(TypeError, match=r"params: expected a list of arrays"):
         ember._C.sgd_step_multi(p[0]._data, [g[0]._data], None, 0.1, 0.0, 0.0, False, 0.0, [False], False)
     with pytest.raises(ValueError, match=r"params\[0\]: output array is read-only"):
@@ -317,3 +323,13 @@ def test_multi_rejects_shared_memory():
         _adam_multi(p, g, [z(5), z(3)], [z(5), z(3)], [z(5), g[1]], amsgrad=True)
     shared = z(5)  # two grads may share memory: they are only read
     _sgd_multi([z(5), z(5)], [shared, shared], None, momentum=0.0)
+
+
+def test_multi_rejects_arrays_on_another_device(device):
+    if device == "cpu":
+        pytest.skip("needs a CUDA device to mix devices")
+    p, g = [ember.zeros(5, device=device), ember.zeros(3, device=device)], [ember.zeros(5, device=device)]
+    with pytest.raises(TypeError, match=r"grads\[1\]: expected a CUDA array"):
+        _sgd_multi(p, g + [ember.zeros(3)], None, momentum=0.0)
+    with pytest.raises(TypeError, match=r"params\[1\]: expected a CUDA array"):
+        _sgd_multi([p[0], ember.zeros(3)], g + [ember.zeros(3, device=device)], None, momentum=0.0)

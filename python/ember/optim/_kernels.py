@@ -23,40 +23,19 @@ def _check(op, param, **state):
             raise RuntimeError(f"{op}: {name} is on {t.device} but param is on {param.device}")
 
 
-def _arrays(op, name, tensors, device):
-    """The storage arrays of a list of Tensors on `device`; a None list or entry stays None
-    (the kernel checks lengths and says where a tensor is required)."""
-    if tensors is None:
+def _arrays(op, name, tensors, optional=False):
+    """The storage arrays of a list of Tensors; a None entry (or list, when `optional`)
+    stays None. The kernel module checks the rest (lengths, where a tensor is required, and
+    that every array is on its device: a NumPy array in a CUDA call is a TypeError naming
+    its list and index)."""
+    if optional and tensors is None:
         return None
     if not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{op}: {name} must be a list of Tensors, got {type(tensors).__name__}")
-    out = []
     for i, t in enumerate(tensors):
-        if t is None:
-            out.append(None)
-            continue
-        if not isinstance(t, Tensor):
+        if t is not None and not isinstance(t, Tensor):
             raise TypeError(f"{op}: {name}[{i}] must be a Tensor, got {type(t).__name__}")
-        if t.device != device:
-            raise RuntimeError(f"{op}: {name}[{i}] is on {t.device} but the params are on {device}")
-        out.append(t._data)
-    return out
-
-
-def _params(op, params):
-    """(device, arrays) of the parameter list, all on one device (None for an empty list)."""
-    if not isinstance(params, (list, tuple)):
-        raise TypeError(f"{op}: params must be a list of Tensors, got {type(params).__name__}")
-    device = None
-    for i, p in enumerate(params):
-        if not isinstance(p, Tensor):
-            raise TypeError(f"{op}: params[{i}] must be a Tensor, got {type(p).__name__}")
-        d = p.device
-        if device is None:
-            device = d
-        elif d != device:
-            raise RuntimeError(f"{op}: params[{i}] is on {d} but params[0] is on {device} (one call takes one device)")
-    return device, [p._data for p in params]
+    return [None if t is None else t._data for t in tensors]
 
 
 def sgd_step(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay, first_step):
@@ -91,11 +70,12 @@ def sgd_step_multi(params, grads, bufs, *, lr, momentum, dampening, nesterov, we
     buffers (None when momentum == 0); first_steps[i] marks a buffer to set, not blend.
     maximize=True ascends (the gradients are negated inside the kernel)."""
     op = "sgd_step_multi"
-    device, ps = _params(op, params)
-    if device is None:
+    ps = _arrays(op, "params", params)
+    if not ps:
         return
-    _kernels(device).sgd_step_multi(ps, _arrays(op, "grads", grads, device),
-                                    _arrays(op, "momentum_bufs", bufs, device),
+    device = params[0].device
+    _kernels(device).sgd_step_multi(ps, _arrays(op, "grads", grads),
+                                    _arrays(op, "momentum_bufs", bufs, optional=True),
                                     float(lr), float(momentum), float(dampening), bool(nesterov),
                                     float(weight_decay), [bool(f) for f in first_steps], bool(maximize))
 
@@ -105,13 +85,14 @@ def adam_step_multi(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, st
     """adam_step on every params[i] in one call; steps[i] counts this update of params[i].
     max_exp_avg_sqs is used (and required) only when amsgrad. maximize=True ascends."""
     op = "adamw_step_multi" if decoupled else "adam_step_multi"
-    device, ps = _params(op, params)
-    if device is None:
+    ps = _arrays(op, "params", params)
+    if not ps:
         return
-    _kernels(device).adam_step_multi(ps, _arrays(op, "grads", grads, device),
-                                     _arrays(op, "exp_avgs", exp_avgs, device),
-                                     _arrays(op, "exp_avg_sqs", exp_avg_sqs, device),
-                                     _arrays(op, "max_exp_avg_sqs", max_exp_avg_sqs, device),
+    device = params[0].device
+    _kernels(device).adam_step_multi(ps, _arrays(op, "grads", grads),
+                                     _arrays(op, "exp_avgs", exp_avgs),
+                                     _arrays(op, "exp_avg_sqs", exp_avg_sqs),
+                                     _arrays(op, "max_exp_avg_sqs", max_exp_avg_sqs, optional=True),
                                      [int(s) for s in steps], float(lr), float(beta1), float(beta2), float(eps),
                                      float(weight_decay), bool(amsgrad), bool(decoupled), bool(maximize))
 
