@@ -225,9 +225,10 @@ __global__ void __launch_bounds__(kThreads) adam_multi_kernel(const __grid_const
   }
 }
 
-// Fills a table (args.count entries, chunk_begin) one tensor at a time via add(args, t, i),
-// launching it when full and once at the end. The table is a kernel argument, copied at
-// launch: refilling it for the next launch is safe.
+// Fills the table `a` (count, n, chunk_begin here; the pointers and per-tensor scalars of
+// entry t from params[i] by add(t, i)) with the non-empty tensors in order, launching it
+// when full and once at the end. The table is a kernel argument, copied at launch:
+// refilling it for the next launch is safe.
 template <int Capacity, class Args, class Add, class Launch>
 void run_tables(const std::vector<TensorView>& params, Args& a, const char* op, Add add, Launch launch) {
   a.count = 0;
