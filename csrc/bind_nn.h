@@ -410,9 +410,35 @@ using SgdStepFn = void (*)(const TensorView&, const TensorView&, const TensorVie
                            double, bool);
 using AdamStepFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
                             const TensorView&, int64_t, double, double, double, double, double, bool, bool);
+using ViewList = std::vector<TensorView>;
+using SgdStepMultiFn = void (*)(const ViewList&, const ViewList&, const ViewList&, double, double, double, bool, double,
+                                const std::vector<bool>&, bool);
+using AdamStepMultiFn = void (*)(const ViewList&, const ViewList&, const ViewList&, const ViewList&, const ViewList&,
+                                 const std::vector<int64_t>&, double, double, double, double, double, bool, bool,
+                                 bool);
+
+// A list or tuple of arrays -> views named "name[i]" in errors. An entry None -> an empty
+// view, and so is the whole list when `optional`: the kernels' checks say where a tensor
+// is required.
+template <class V>
+ViewList view_list(py::handle seq, const char* name, bool writable, bool optional = false) {
+  ViewList out;
+  if (optional && seq.is_none()) return out;
+  EMBER_CHECK_TYPE(py::isinstance<py::list>(seq) || py::isinstance<py::tuple>(seq), name,
+                   ": expected a list of arrays, got ", std::string(py::str(py::type::of(seq))));
+  auto items = py::reinterpret_borrow<py::sequence>(seq);
+  out.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string item = str(name, "[", i, "]");
+    py::object h = items[i];
+    out.push_back(h.is_none() ? TensorView{} : writable ? V::out(h, item.c_str()) : V::in(h, item.c_str()));
+  }
+  return out;
+}
 
 template <class V>
-void def_optim_ops(py::module_& m, SgdStepFn sgd_step, AdamStepFn adam_step) {
+void def_optim_ops(py::module_& m, SgdStepFn sgd_step, AdamStepFn adam_step, SgdStepMultiFn sgd_step_multi,
+                   AdamStepMultiFn adam_step_multi) {
   m.def("sgd_step", [sgd_step](py::handle param, py::handle grad, py::handle buf, double lr, double momentum,
                                double dampening, bool nesterov, double weight_decay, bool first_step) {
     auto vp = V::out(param, "param"), vg = V::in(grad, "grad"), vb = opt_out<V>(buf, "momentum_buf");
@@ -432,7 +458,33 @@ void def_optim_ops(py::module_& m, SgdStepFn sgd_step, AdamStepFn adam_step) {
   }, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
      py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
      py::arg("amsgrad"), py::arg("decoupled_weight_decay"));
+  m.def("sgd_step_multi", [sgd_step_multi](py::handle params, py::handle grads, py::handle bufs, double lr,
+                                           double momentum, double dampening, bool nesterov, double weight_decay,
+                                           std::vector<bool> first_steps, bool maximize) {
+    auto vp = view_list<V>(params, "params", true), vg = view_list<V>(grads, "grads", false);
+    auto vb = view_list<V>(bufs, "momentum_bufs", true, true);
+    V::prepare();
+    py::gil_scoped_release nogil;
+    sgd_step_multi(vp, vg, vb, lr, momentum, dampening, nesterov, weight_decay, first_steps, maximize);
+  }, py::arg("params"), py::arg("grads"), py::arg("momentum_bufs"), py::arg("lr"), py::arg("momentum"),
+     py::arg("dampening"), py::arg("nesterov"), py::arg("weight_decay"), py::arg("first_steps"), py::arg("maximize"));
+  m.def("adam_step_multi", [adam_step_multi](py::handle params, py::handle grads, py::handle exp_avgs,
+                                             py::handle exp_avg_sqs, py::handle max_exp_avg_sqs,
+                                             std::vector<int64_t> steps, double lr, double beta1, double beta2,
+                                             double eps, double weight_decay, bool amsgrad,
+                                             bool decoupled_weight_decay, bool maximize) {
+    auto vp = view_list<V>(params, "params", true), vg = view_list<V>(grads, "grads", false);
+    auto vm = view_list<V>(exp_avgs, "exp_avgs", true), vv = view_list<V>(exp_avg_sqs, "exp_avg_sqs", true);
+    auto vmax = view_list<V>(max_exp_avg_sqs, "max_exp_avg_sqs", true, true);
+    V::prepare();
+    py::gil_scoped_release nogil;
+    adam_step_multi(vp, vg, vm, vv, vmax, steps, lr, beta1, beta2, eps, weight_decay, amsgrad,
+                    decoupled_weight_decay, maximize);
+  }, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"),
+     py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
+     py::arg("amsgrad"), py::arg("decoupled_weight_decay"), py::arg("maximize"));
 }
-#define EMBER_DEF_OPTIM_OPS(V, m, ns) ::ember::def_optim_ops<V>(m, ns::sgd_step, ns::adam_step)
+#define EMBER_DEF_OPTIM_OPS(V, m, ns) \
+  ::ember::def_optim_ops<V>(m, ns::sgd_step, ns::adam_step, ns::sgd_step_multi, ns::adam_step_multi)
 
 }  // namespace ember

@@ -7,6 +7,7 @@
 #ifndef EMBER_OPS_H
 #define EMBER_OPS_H
 #include <cstdint>
+#include <vector>
 #include "tensor_view.h"
 
 namespace ember {
@@ -201,5 +202,18 @@ void adam_step(const TensorView& param, const TensorView& grad, const TensorView
                const TensorView& exp_avg_sq, const TensorView& max_exp_avg_sq, int64_t step, double lr,
                double beta1, double beta2, double eps, double weight_decay, bool amsgrad,
                bool decoupled_weight_decay);
+// The same updates over lists of parameters in one call (one parallel region on the CPU,
+// one kernel launch per table of tensors on the GPU), bitwise equal to calling the single
+// op per parameter. Options are shared; first_steps[i] / steps[i] are per parameter.
+// maximize negates every gradient. momentum_bufs is ignored when momentum == 0,
+// max_exp_avg_sqs unless amsgrad (either may then be empty).
+void sgd_step_multi(const std::vector<TensorView>& params, const std::vector<TensorView>& grads,
+                    const std::vector<TensorView>& momentum_bufs, double lr, double momentum, double dampening,
+                    bool nesterov, double weight_decay, const std::vector<bool>& first_steps, bool maximize);
+void adam_step_multi(const std::vector<TensorView>& params, const std::vector<TensorView>& grads,
+                     const std::vector<TensorView>& exp_avgs, const std::vector<TensorView>& exp_avg_sqs,
+                     const std::vector<TensorView>& max_exp_avg_sqs, const std::vector<int64_t>& steps, double lr,
+                     double beta1, double beta2, double eps, double weight_decay, bool amsgrad,
+                     bool decoupled_weight_decay, bool maximize);
 
 #endif

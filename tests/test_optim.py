@@ -216,6 +216,97 @@ def test_state_dict_round_trip_continues_identically(cls, kw, device):
         np.testing.assert_array_equal(pa.detach().numpy(force=True), pb.detach().numpy(force=True))
 
 
+# ---------------------------------------------------------------- one multi-tensor call per step
+# The optimizers now update each (device, dtype) bucket of a group with one
+# sgd_step_multi / adam_step_multi call; the per-parameter loop they replaced, written out
+# below over the single-tensor ops, must give the same bits.
+
+def _per_param_step(opt, kernels):
+    """The old Optimizer.step: one single-tensor kernel call per parameter with a grad."""
+    K = kernels
+    for group in opt.param_groups:
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            g = -g if group["maximize"] else g
+            st = opt.state.setdefault(p, {})
+            if isinstance(opt, optim.SGD):
+                buf, first = None, False
+                if group["momentum"] != 0:
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = st["momentum_buffer"] = ember.zeros_like(p)
+                        first = True
+                K.sgd_step(p, g, buf, lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+                           nesterov=group["nesterov"], weight_decay=group["weight_decay"], first_step=first)
+            else:
+                if "step" not in st:
+                    st.update(step=0, exp_avg=ember.zeros_like(p), exp_avg_sq=ember.zeros_like(p))
+                if group["amsgrad"] and "max_exp_avg_sq" not in st:
+                    st["max_exp_avg_sq"] = ember.zeros_like(p)
+                st["step"] += 1
+                K.adam_step(p, g, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq"), step=st["step"],
+                            lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1], eps=group["eps"],
+                            weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], decoupled=opt._decoupled)
+
+
+@pytest.mark.parametrize("cls,kw", [
+    (optim.SGD, dict(lr=0.1)),
+    (optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2)),
+    (optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True)),
+    (optim.Adam, dict(lr=1e-2, weight_decay=1e-2)),
+    (optim.Adam, dict(lr=1e-2, amsgrad=True, maximize=True)),
+    (optim.AdamW, dict(lr=1e-2, amsgrad=True)),
+])
+def test_step_matches_per_parameter_calls_bitwise(cls, kw, device):
+    from ember.optim import _kernels as K
+
+    ember.manual_seed(0)
+    rng = np.random.default_rng(0)
+
+    def model():  # LeNet-like shapes, a float64 extra (its own bucket) and a late starter
+        ember.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Conv2d(8, 16, 3), nn.Flatten(), nn.Linear(16 * 24, 10)).to(device)
+        extra = nn.Parameter(ember.ones(7, dtype=ember.float64, device=device))
+        late = nn.Parameter(ember.ones(3, 5, device=device))
+        return list(net.parameters()) + [extra, late]
+
+    new, old = model(), model()
+    opt_new, opt_old = cls(new[:3], **kw), cls(old[:3], **kw)  # two groups, the second with its own lr
+    opt_new.add_param_group({"params": new[3:], "lr": kw["lr"] / 2})
+    opt_old.add_param_group({"params": old[3:], "lr": kw["lr"] / 2})
+    for step in range(4):
+        for i, (a, b) in enumerate(zip(new, old)):
+            if i == len(new) - 1 and step < 2:  # no grad yet: skipped, then starts its state late
+                a.grad = b.grad = None
+                continue
+            g = rng.standard_normal(a.shape).astype(np.float32 if a.dtype == ember.float32 else np.float64)
+            a.grad, b.grad = ember.tensor(g, device=device), ember.tensor(g, device=device)
+        opt_new.step()
+        _per_param_step(opt_old, K)
+    for a, b in zip(new, old):
+        np.testing.assert_array_equal(a.detach().numpy(force=True), b.detach().numpy(force=True))
+        for k, v in opt_old.state[b].items():
+            got = opt_new.state[a][k]
+            if isinstance(v, ember.Tensor):
+                np.testing.assert_array_equal(got.numpy(force=True), v.numpy(force=True))
+            else:
+                assert got == v
+
+
+def test_failed_step_leaves_no_half_state():
+    p = nn.Parameter(ember.ones(4))
+    q = nn.Parameter(ember.ones(4))
+    for opt in (optim.SGD([p, q], lr=0.1, momentum=0.9), optim.Adam([p, q], lr=0.1)):
+        p.grad, q.grad = ember.ones(4), ember.ones(5)  # q's grad has the wrong shape: the whole call fails
+        with pytest.raises(ValueError, match=r"grads\[1\] has shape \(5,\), params\[1\] has shape \(4,\)"):
+            opt.step()
+        np.testing.assert_array_equal(p.detach().numpy(), 1.0)
+        for s in opt.state.values():  # no momentum buffer kept, no step counted
+            assert "momentum_buffer" not in s and s.get("step", 0) == 0
+
+
 # (errors and schedulers are bookkeeping on Python numbers: CPU only)
 def test_load_state_dict_errors():
     p, q = nn.Parameter(ember.ones(2)), nn.Parameter(ember.ones(3))

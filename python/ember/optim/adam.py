@@ -1,5 +1,5 @@
-"""Adam and AdamW (torch.optim semantics, amsgrad included), one fused kernel call
-(ember.optim._kernels.adam_step) per parameter."""
+"""Adam and AdamW (torch.optim semantics, amsgrad included), one multi-tensor kernel call
+(ember.optim._kernels.adam_step_multi) per device and dtype of each parameter group."""
 from ..tensor import zeros_like
 from .optimizer import Optimizer, _check_number
 
@@ -29,26 +29,26 @@ class Adam(Optimizer):
         g["betas"] = tuple(betas)
         _check_number("weight_decay", g["weight_decay"], low=0.0, what="weight_decay value")
 
-    def _update(self, p, grad, group, state):
+    def _update(self, group, params, grads, states):
         from . import _kernels
 
-        if group["maximize"]:
-            grad = -grad
-        if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = zeros_like(p)
-            state["exp_avg_sq"] = zeros_like(p)
-            if group["amsgrad"]:
+        amsgrad = group["amsgrad"]
+        for p, state in zip(params, states):
+            if "step" not in state:
+                state["step"] = 0
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
+            if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = zeros_like(p)
-        if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = zeros_like(p)
-        state["step"] += 1
+        steps = [int(state["step"]) + 1 for state in states]
         beta1, beta2 = group["betas"]
-        _kernels.adam_step(p, grad, state["exp_avg"], state["exp_avg_sq"],
-                           state["max_exp_avg_sq"] if group["amsgrad"] else None,
-                           step=int(state["step"]), lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2),
-                           eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
-                           amsgrad=bool(group["amsgrad"]), decoupled=self._decoupled)
+        _kernels.adam_step_multi(params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                                 [s["max_exp_avg_sq"] for s in states] if amsgrad else None, steps=steps,
+                                 lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
+                                 weight_decay=float(group["weight_decay"]), amsgrad=bool(amsgrad),
+                                 decoupled=self._decoupled, maximize=bool(group["maximize"]))
+        for state, step in zip(states, steps):  # counted only once the step succeeded
+            state["step"] = step
 
 
 class AdamW(Adam):

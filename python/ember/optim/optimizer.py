@@ -123,18 +123,26 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
+                buckets = {}  # (device, dtype) -> (params, grads): one multi-tensor kernel call each
                 for p in group["params"]:
                     g = p.grad
                     if g is None:
                         continue
-                    if g.dtype != p.dtype:
-                        g = g.to(dtype=p.dtype)
+                    dtype = p.dtype
+                    if g.dtype != dtype:
+                        g = g.to(dtype=dtype)
                     if not g.is_contiguous():  # the fused kernels walk param and grad in step
                         g = g.contiguous()
-                    self._update(p, g, group, self.state.setdefault(p, {}))
+                    params, grads = buckets.setdefault((p.device, dtype), ([], []))
+                    params.append(p)
+                    grads.append(g)
+                for params, grads in buckets.values():
+                    self._update(group, params, grads, [self.state.setdefault(p, {}) for p in params])
         return loss
 
-    def _update(self, p, grad, group, state):
+    def _update(self, group, params, grads, states):
+        """Update `params` (one device, one dtype, all with a gradient) in place; states[i]
+        is the state dict of params[i]."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state dict

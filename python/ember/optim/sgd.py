@@ -1,5 +1,6 @@
 """SGD with momentum, dampening, Nesterov and weight decay (torch.optim.SGD semantics),
-one fused kernel call (ember.optim._kernels.sgd_step) per parameter."""
+one multi-tensor kernel call (ember.optim._kernels.sgd_step_multi) per device and dtype
+of each parameter group."""
 from ..tensor import zeros_like
 from .optimizer import Optimizer, _check_number, required
 
@@ -25,19 +26,20 @@ class SGD(Optimizer):
         if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _update(self, p, grad, group, state):
+    def _update(self, group, params, grads, states):
         from . import _kernels
 
-        if group["maximize"]:
-            grad = -grad
         momentum = group["momentum"]
-        buf, first = None, False
+        bufs, first = None, [False] * len(params)
         if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = zeros_like(p)
+            bufs = [state.get("momentum_buffer") for state in states]
+            for i, p in enumerate(params):
+                if bufs[i] is None:
+                    bufs[i], first[i] = zeros_like(p), True
+        _kernels.sgd_step_multi(params, grads, bufs, lr=float(group["lr"]), momentum=float(momentum),
+                                dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
+                                weight_decay=float(group["weight_decay"]), first_steps=first,
+                                maximize=bool(group["maximize"]))
+        if bufs is not None:  # kept only once the step succeeded: a failed step leaves no half state
+            for state, buf in zip(states, bufs):
                 state["momentum_buffer"] = buf
-                first = True
-        _kernels.sgd_step(p, grad, buf, lr=float(group["lr"]), momentum=float(momentum),
-                          dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
-                          weight_decay=float(group["weight_decay"]), first_step=first)
