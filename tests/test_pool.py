@@ -133,6 +133,7 @@ def _check_separable(x, dtype, ceil=False):
     eo, ei = ref.max_pool2d(x, 3, 2, 1, ceil)
     out, idx = F.max_pool2d(ember.tensor(x), 3, 2, 1, ceil_mode=ceil, return_indices=True)
     np.testing.assert_array_equal(out.numpy(), eo)
+    np.testing.assert_array_equal(np.signbit(out.numpy()), np.signbit(eo))  # -0 stays -0
     np.testing.assert_array_equal(idx.numpy(), ei)
     np.testing.assert_array_equal(F.max_pool2d(ember.tensor(x), 3, 2, 1, ceil_mode=ceil).numpy(), eo)
 
@@ -148,6 +149,7 @@ def test_max_pool2d_3x3s2_separable(isa, shape, dtype):
         x[rng.random(shape) < nan_rate] = np.nan
         _check_separable(x, dtype)
     _check_separable(np.full(shape, -np.inf), dtype)  # padding never wins, not even a tie
+    _check_separable(np.where(rng.random(shape) < 0.5, -0.0, 0.0), dtype)  # ties of -0 and +0: the first
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

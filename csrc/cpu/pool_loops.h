@@ -157,25 +157,22 @@ struct MaxRow3x3 {
   VI i;
 };
 
-// Row h's maxima for outputs q0..q0+B-1, from the 2B elements at x + h*W + 2*q0 (read
-// from a zeroed copy of the row's rest when `copy`, as they would pass the run's end).
+// Row h's maxima for outputs q0..q0+B-1, from the 2B elements at s (x + h*W + 2*q0, or
+// a copy of the row's rest where those would pass the run's end). Always inlined: a call
+// would pass the two vectors back through memory.
 template <class T, int B>
-inline MaxRow3x3<T, B> max_3x3s2_row(const T* x, int64_t h, int64_t W, int64_t Q, int64_t q0, bool copy) {
+__attribute__((always_inline)) inline MaxRow3x3<T, B> max_3x3s2_row(const T* s, const T* x, int64_t h, int64_t W,
+                                                                  int64_t Q, int64_t q0) {
   using R = MaxRow3x3<T, B>;
   using V = typename R::V;
   using VI = typename R::VI;
   using I = typename R::I;
   const T* xr = x + h * W;
-  const T* s = xr + 2 * q0;
-  T tmp[2 * B] = {};
-  if (copy) {
-    std::memcpy(tmp, s, sizeof(T) * std::min<int64_t>(2 * B, W - 2 * q0));
-    s = tmp;
-  }
   V lo, hi;
   std::memcpy(&lo, s, sizeof(V));
   std::memcpy(&hi, s + B, sizeof(V));
-  VI even, odd, lane, prev_idx;  // prev_idx: lane 0 <- the scalar, lane l <- odd lane l-1
+  const V left = {xr[q0 > 0 ? 2 * q0 - 1 : 0]};  // column 2*q0-1 in lane 0
+  VI even, odd, lane, prev_idx;  // prev_idx: lane 0 <- left's lane 0, lane l <- odd lane l-1
   for (int l = 0; l < B; ++l) {
     even[l] = 2 * l;
     odd[l] = 2 * l + 1;
@@ -184,7 +181,7 @@ inline MaxRow3x3<T, B> max_3x3s2_row(const T* x, int64_t h, int64_t W, int64_t Q
   }
   const V e = __builtin_shuffle(lo, hi, even);  // column 2q
   V o = __builtin_shuffle(lo, hi, odd);         // column 2q+1
-  const V m = __builtin_shuffle(o, V{} + xr[q0 > 0 ? 2 * q0 - 1 : 0], prev_idx);  // column 2q-1
+  const V m = __builtin_shuffle(o, left, prev_idx);  // column 2q-1
   const VI ce = static_cast<I>(h * W + 2 * q0) + 2 * lane;
   VI co = ce + 1, cm = ce - 1;
   if (q0 == 0) cm[0] = ce[0];
@@ -217,8 +214,12 @@ void max_pool_3x3s2_run(const T* x, int64_t n_planes, int64_t H, int64_t W, int6
     const T* xp = x + c * H * W;
     for (int64_t q0 = 0; q0 < Q; q0 += B) {
       const int64_t qb = Q < B ? 0 : std::min(q0, Q - B);
-      auto row = [&](int64_t h) {
-        return max_3x3s2_row<T, B>(xp, h, W, Q, qb, c * H * W + h * W + 2 * qb + 2 * B > in_end);
+      auto row = [&](int64_t h) __attribute__((always_inline)) {
+        const T* s = xp + h * W + 2 * qb;
+        if (c * H * W + h * W + 2 * qb + 2 * B <= in_end) return max_3x3s2_row<T, B>(s, xp, h, W, Q, qb);
+        T rest[2 * B] = {};
+        std::memcpy(rest, s, sizeof(T) * std::min<int64_t>(2 * B, W - 2 * qb));
+        return max_3x3s2_row<T, B>(rest, xp, h, W, Q, qb);
       };
       R a = row(0);
       for (int64_t p = 0; p < P; ++p) {
@@ -231,11 +232,14 @@ void max_pool_3x3s2_run(const T* x, int64_t n_planes, int64_t H, int64_t W, int6
         t = (d.v > r.v) | (d.v != d.v);
         r.v = t ? d.v : r.v;
         if (kIdx) r.i = t ? d.i : r.i;
-        const int64_t at = (c * P + p) * Q + qb, n = std::min<int64_t>(B, out_end - at);
-        std::memcpy(out + at, &r.v, sizeof(T) * n);
-        if (kIdx) {
-          const VL wide = __builtin_convertvector(r.i, VL);
-          std::memcpy(idx + at, &wide, sizeof(int64_t) * n);
+        const int64_t at = (c * P + p) * Q + qb;
+        const VL wide = kIdx ? __builtin_convertvector(r.i, VL) : VL{};
+        if (at + B <= out_end) {  // a fixed size, so the copies are vector stores
+          std::memcpy(out + at, &r.v, sizeof(r.v));
+          if (kIdx) std::memcpy(idx + at, &wide, sizeof(wide));
+        } else {
+          std::memcpy(out + at, &r.v, sizeof(T) * (out_end - at));
+          if (kIdx) std::memcpy(idx + at, &wide, sizeof(int64_t) * (out_end - at));
         }
         a = d;
       }
@@ -246,7 +250,7 @@ void max_pool_3x3s2_run(const T* x, int64_t n_planes, int64_t H, int64_t W, int6
 template <class T>
 void max_pool_3x3s2_planes(const T* x, int64_t n_planes, int64_t H, int64_t W, int64_t P, int64_t Q, T* out,
                            int64_t* idx) {
-  constexpr int B = (EMBER_ISA_LEVEL == 2 ? 64 : 32) / sizeof(T);  // one register of T
+  constexpr int B = (EMBER_ISA_LEVEL == 2 ? 64 : EMBER_ISA_LEVEL == 1 ? 32 : 16) / sizeof(T);  // a register of T
   if (Q <= B / 2) {
     if (idx) max_pool_3x3s2_run<T, B / 2, true>(x, n_planes, H, W, P, Q, out, idx);
     else max_pool_3x3s2_run<T, B / 2, false>(x, n_planes, H, W, P, Q, out, nullptr);
