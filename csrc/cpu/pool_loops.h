@@ -200,7 +200,7 @@ __attribute__((always_inline)) inline MaxRow3x3<T, B> max_3x3s2_row(const T* s, 
   return r;
 }
 
-// n_planes (H,W) planes -> (P,Q) planes, blocks of B outputs per row: column blocks of
+// x (n_planes,H,W) -> out, idx (n_planes,P,Q), blocks of B outputs per row: column blocks of
 // rows of Q >= B outputs end with one shifted left to end at Q (it recomputes a few
 // outputs, the same values); rows of Q < B outputs go B wide and spill into the next
 // row, which overwrites them, except the run's last row (exactly Q wide).
