@@ -119,6 +119,65 @@ def test_max_pool2d_many_ties_and_nans_every_device(device, shape, k, s, p):
     _check_many_ties_and_nans(shape, k, s, p, device)
 
 
+# 3x3 / stride 2 / padding 1, P = ceil(H/2), Q = ceil(W/2): the separable run. Rows of Q
+# outputs go in blocks of 16/8 (AVX-512), 8/4 (AVX2, scalar) floats, half that for
+# float64: short rows spill into the next row, longer ones end with a shifted block;
+# odd H/W replace the bottom/right padding tap; the run's last row and input are exact.
+SEPARABLE_SHAPES = [(2, 3, 28, 28), (1, 1, 1, 1), (2, 3, 1, 7), (2, 3, 7, 1), (1, 1, 2, 2), (3, 2, 3, 5),
+                    (2, 2, 33, 65), (2, 2, 16, 64), (1, 3, 10, 17), (4, 5, 6, 15), (2, 2, 9, 3), (1, 2, 5, 32),
+                    (2, 1, 4, 9), (1, 2, 3, 18)]
+
+
+def _check_separable(x, dtype, ceil=False):
+    x = x.astype(dtype)
+    eo, ei = ref.max_pool2d(x, 3, 2, 1, ceil)
+    out, idx = F.max_pool2d(ember.tensor(x), 3, 2, 1, ceil_mode=ceil, return_indices=True)
+    np.testing.assert_array_equal(out.numpy(), eo)
+    np.testing.assert_array_equal(np.signbit(out.numpy()), np.signbit(eo))  # -0 stays -0
+    np.testing.assert_array_equal(idx.numpy(), ei)
+    np.testing.assert_array_equal(F.max_pool2d(ember.tensor(x), 3, 2, 1, ceil_mode=ceil).numpy(), eo)
+
+
+@pytest.mark.parametrize("shape", SEPARABLE_SHAPES, ids=[str(s) for s in SEPARABLE_SHAPES])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_3x3s2_separable(isa, shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    _check_separable(rng.standard_normal(shape), dtype)
+    _check_separable(rng.standard_normal(shape), dtype, ceil=True)  # the same run for odd H/W, else general
+    for nan_rate in (0.05, 0.4):  # ties everywhere, NaN now and then or in most windows
+        x = rng.integers(0, 3, shape).astype(np.float64)
+        x[rng.random(shape) < nan_rate] = np.nan
+        _check_separable(x, dtype)
+    _check_separable(np.full(shape, -np.inf), dtype)  # padding never wins, not even a tie
+    _check_separable(np.where(rng.random(shape) < 0.5, -0.0, 0.0), dtype)  # ties of -0 and +0: the first
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_3x3s2_nan_and_max_at_every_position(isa, dtype):
+    # plane n of each batch holds a single NaN (a single 1 among 0 ties) at position n, so
+    # every tap of every window, the padded borders' included, holds the winner once
+    for H, W in [(7, 7), (6, 9), (5, 18)]:
+        for v in (np.nan, 1.0):
+            x = np.zeros((1, H * W, H, W))
+            x.reshape(H * W, H * W)[np.arange(H * W), np.arange(H * W)] = v
+            _check_separable(x, dtype)
+        x = np.zeros((1, H * W, H, W))  # a NaN at every position after a NaN at position 0
+        x.reshape(H * W, H * W)[:, 0] = np.nan
+        x.reshape(H * W, H * W)[np.arange(H * W), np.arange(H * W)] = np.nan
+        _check_separable(x, dtype)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_max_pool2d_3x3s2_thread_runs(threads):
+    # runs of planes per thread: spilled rows and copied row ends stop at each run's end
+    old = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        for shape in [(2, 61, 28, 28), (1, 97, 27, 13), (3, 50, 14, 14)]:
+            _check_separable(np.random.default_rng(3).standard_normal(shape), np.float32)
+    finally:
+        ember.set_num_threads(old)
+
 def test_max_pool2d_without_indices_and_unbatched(device):
     x = _x((3, 8, 6))
     out = F.max_pool2d(ember.tensor(x, device=device), 2)

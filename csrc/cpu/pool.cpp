@@ -34,7 +34,16 @@ void max_forward_impl(const TensorView& xv, const TensorView& yv, const TensorVi
   // no dilation, column stride 1 or 2, plane offsets in int32: the vectorized rows
   const int strided = g.dil_h == 1 && g.dil_w == 1 && (g.stride_w == 1 || g.stride_w == 2) && H * W < (int64_t(1) << 31)
                           ? static_cast<int>(g.stride_w) : 0;
+  // 3x3, stride 2, padding 1 without ceil mode's extra window: the separable run
+  const bool three_by_three = g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 2 && g.stride_w == 2 &&
+                              g.pad_h == 1 && g.pad_w == 1 && g.dil_h == 1 && g.dil_w == 1 && P == (H + 1) / 2 &&
+                              Q == (W + 1) / 2 && H * W < (int64_t(1) << 31);
   parallel_for(NC, plane_grain(H * W), [&](int64_t c0, int64_t c1) {
+    if (three_by_three) {
+      EMBER_ISA_CALL(max_pool_3x3s2_planes<T>, x + c0 * H * W, c1 - c0, H, W, P, Q, y + c0 * P * Q,
+                     idx ? idx + c0 * P * Q : nullptr);
+      return;
+    }
     if (two_by_two && H == 2 * P) {  // the planes' row pairs are evenly spaced: one run of rows
       EMBER_ISA_CALL(max_pool_2x2_rows<T>, x + c0 * H * W, W, (c1 - c0) * P, P, Q, y + c0 * P * Q,
                      idx ? idx + c0 * P * Q : nullptr);

@@ -139,6 +139,127 @@ void max_pool_plane_s2(const T* x, int64_t H, int64_t W, const PoolGeometry& g, 
   else max_pool_rows_strided<T, 2, false>(x, H, W, g, P, Q, out, nullptr);
 }
 
+// Max pool 3x3, stride 2, padding 1, P = ceil(H/2), Q = ceil(W/2) (the ResNet stem pool),
+// separable: each input row is reduced once to its B-lane row maximum over columns
+// 2q-1, 2q, 2q+1 (even/odd lanes by two-vector shuffles), and output row p is the
+// maximum of the row maxima of rows 2p-1, 2p, 2p+1. Row maxima first, then rows in order,
+// each with `v > best || v != v`, gives the first maximum in row-major order or the
+// last NaN, as max_pool_window. A padding tap (column -1, column W for odd W, row -1, row
+// H for odd H) is replaced by its in-input neighbour: a repeated tap changes neither the
+// maximum nor that index. Indices stay plane offsets in lanes as wide as T (the caller
+// checks H*W < 2^31) until widened on the store.
+template <class T, int B>
+struct MaxRow3x3 {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef T V __attribute__((vector_size(B * sizeof(T))));
+  typedef I VI __attribute__((vector_size(B * sizeof(T))));
+  V v;
+  VI i;
+};
+
+// Row h's maxima for outputs q0..q0+B-1, from the 2B elements at s (x + h*W + 2*q0, or
+// a copy of the row's rest where those would pass the run's end). Always inlined: a call
+// would pass the two vectors back through memory.
+template <class T, int B>
+__attribute__((always_inline)) inline MaxRow3x3<T, B> max_3x3s2_row(const T* s, const T* x, int64_t h, int64_t W,
+                                                                  int64_t Q, int64_t q0) {
+  using R = MaxRow3x3<T, B>;
+  using V = typename R::V;
+  using VI = typename R::VI;
+  using I = typename R::I;
+  const T* xr = x + h * W;
+  V lo, hi;
+  std::memcpy(&lo, s, sizeof(V));
+  std::memcpy(&hi, s + B, sizeof(V));
+  const V left = {xr[q0 > 0 ? 2 * q0 - 1 : 0]};  // column 2*q0-1 in lane 0
+  VI even, odd, lane, prev_idx;  // prev_idx: lane 0 <- left's lane 0, lane l <- odd lane l-1
+  for (int l = 0; l < B; ++l) {
+    even[l] = 2 * l;
+    odd[l] = 2 * l + 1;
+    lane[l] = l;
+    prev_idx[l] = l == 0 ? B : l - 1;
+  }
+  const V e = __builtin_shuffle(lo, hi, even);  // column 2q
+  V o = __builtin_shuffle(lo, hi, odd);         // column 2q+1
+  const V m = __builtin_shuffle(o, left, prev_idx);  // column 2q-1
+  const VI ce = static_cast<I>(h * W + 2 * q0) + 2 * lane;
+  VI co = ce + 1, cm = ce - 1;
+  if (q0 == 0) cm[0] = ce[0];
+  if ((W & 1) && q0 + B >= Q) {  // column W of output Q-1 is padding
+    const VI last = lane == static_cast<I>(Q - 1 - q0);
+    o = last ? e : o;
+    co = last ? ce : co;
+  }
+  R r{m, cm};
+  VI t = (e > r.v) | (e != e);
+  r.v = t ? e : r.v;
+  r.i = t ? ce : r.i;
+  t = (o > r.v) | (o != o);
+  r.v = t ? o : r.v;
+  r.i = t ? co : r.i;
+  return r;
+}
+
+// x (n_planes,H,W) -> out, idx (n_planes,P,Q), blocks of B outputs per row: column blocks of
+// rows of Q >= B outputs end with one shifted left to end at Q (it recomputes a few
+// outputs, the same values); rows of Q < B outputs go B wide and spill into the next
+// row, which overwrites them, except the run's last row (exactly Q wide).
+template <class T, int B, bool kIdx>
+void max_pool_3x3s2_run(const T* x, int64_t n_planes, int64_t H, int64_t W, int64_t P, int64_t Q, T* out,
+                        int64_t* idx) {
+  using R = MaxRow3x3<T, B>;
+  typedef int64_t VL __attribute__((vector_size(B * sizeof(int64_t))));
+  const int64_t in_end = n_planes * H * W, out_end = n_planes * P * Q;
+  for (int64_t c = 0; c < n_planes; ++c) {
+    const T* xp = x + c * H * W;
+    for (int64_t q0 = 0; q0 < Q; q0 += B) {
+      const int64_t qb = Q < B ? 0 : std::min(q0, Q - B);
+      auto row = [&](int64_t h) __attribute__((always_inline)) {
+        const T* s = xp + h * W + 2 * qb;
+        if (c * H * W + h * W + 2 * qb + 2 * B <= in_end) return max_3x3s2_row<T, B>(s, xp, h, W, Q, qb);
+        T rest[2 * B] = {};
+        std::memcpy(rest, s, sizeof(T) * std::min<int64_t>(2 * B, W - 2 * qb));
+        return max_3x3s2_row<T, B>(rest, xp, h, W, Q, qb);
+      };
+      R a = row(0);
+      for (int64_t p = 0; p < P; ++p) {
+        const R b = p == 0 ? a : row(2 * p);
+        const R d = 2 * p + 1 < H ? row(2 * p + 1) : b;
+        R r = a;
+        auto t = (b.v > r.v) | (b.v != b.v);
+        r.v = t ? b.v : r.v;
+        if (kIdx) r.i = t ? b.i : r.i;
+        t = (d.v > r.v) | (d.v != d.v);
+        r.v = t ? d.v : r.v;
+        if (kIdx) r.i = t ? d.i : r.i;
+        const int64_t at = (c * P + p) * Q + qb;
+        const VL wide = kIdx ? __builtin_convertvector(r.i, VL) : VL{};
+        if (at + B <= out_end) {  // a fixed size, so the copies are vector stores
+          std::memcpy(out + at, &r.v, sizeof(r.v));
+          if (kIdx) std::memcpy(idx + at, &wide, sizeof(wide));
+        } else {
+          std::memcpy(out + at, &r.v, sizeof(T) * (out_end - at));
+          if (kIdx) std::memcpy(idx + at, &wide, sizeof(int64_t) * (out_end - at));
+        }
+        a = d;
+      }
+    }
+  }
+}
+
+template <class T>
+void max_pool_3x3s2_planes(const T* x, int64_t n_planes, int64_t H, int64_t W, int64_t P, int64_t Q, T* out,
+                           int64_t* idx) {
+  constexpr int B = (EMBER_ISA_LEVEL == 2 ? 64 : EMBER_ISA_LEVEL == 1 ? 32 : 16) / sizeof(T);  // a register of T
+  if (Q <= B / 2) {
+    if (idx) max_pool_3x3s2_run<T, B / 2, true>(x, n_planes, H, W, P, Q, out, idx);
+    else max_pool_3x3s2_run<T, B / 2, false>(x, n_planes, H, W, P, Q, out, nullptr);
+  } else {
+    if (idx) max_pool_3x3s2_run<T, B, true>(x, n_planes, H, W, P, Q, out, idx);
+    else max_pool_3x3s2_run<T, B, false>(x, n_planes, H, W, P, Q, out, nullptr);
+  }
+}
+
 // Max pool 2x2, stride 2, no padding (the LeNet/VGG case): branch-free selects over the
 // four taps so the q loop vectorizes. Same tie and NaN rules as max_pool_plane (row 0's
 // pair first, then row 1's: the first maximum in row-major order, or the last NaN).
