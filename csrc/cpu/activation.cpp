@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <type_traits>
 #include "../dim_layout.h"
 #include "../nn_checks.h"
 #include "../ops.h"
@@ -87,6 +88,7 @@ struct GeluErfBackward {
 };
 struct GeluTanh {
   EMBER_INLINE float operator()(float x) const { return vmath::gelu_tanh(x); }
+  EMBER_AVX512_FN __m512 avx512(__m512 x) const { return vmath::gelu_tanh16(x); }
   EMBER_INLINE double operator()(double x) const { return dmath::gelu_tanh(x); }
 };
 struct GeluTanhBackward {
@@ -150,10 +152,18 @@ EMBER_AVX2_BEGIN
 #include "softmax_loops.h"
 EMBER_ISA_END
 }
+// Functors with an avx512(__m512) method: the AVX-512 loop calls it 16 floats at a time.
+template <class Op, class = void>
+struct HasAvx512 : std::false_type {};
+template <class Op>
+struct HasAvx512<Op, std::void_t<decltype(&Op::avx512)>> : std::true_type {};
+
 namespace act_avx512 {
 EMBER_AVX512_BEGIN
+#define EMBER_ACT_AVX512
 #include "activation_loops.h"
 #include "softmax_loops.h"
+#undef EMBER_ACT_AVX512
 EMBER_ISA_END
 }
 

@@ -12,9 +12,32 @@ void act_unary_loop(const StridedLoop<2>& L, const T* a, T* o, Op op) {
     const T* pa = a + off[0];
     T* po = o + off[1];
     if (st[0] == 1 && st[1] == 1) {
+#ifdef EMBER_ACT_AVX512  // defined around the AVX-512 copy of this file
+      if constexpr (std::is_same_v<T, float> && HasAvx512<Op>::value) {
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(po + i, f.avx512(_mm512_loadu_ps(pa + i)));
+        if (i < n) {
+          const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+          _mm512_mask_storeu_ps(po + i, m, f.avx512(_mm512_maskz_loadu_ps(m, pa + i)));
+        }
+        return;
+      }
+#endif
       for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i]);
     } else {
       const int64_t sa = st[0], so = st[1];
+#ifdef EMBER_ACT_AVX512
+      if constexpr (std::is_same_v<T, float> && HasAvx512<Op>::value) {  // the same results as contiguous
+        for (int64_t i = 0; i < n; i += 16) {
+          const int64_t m = std::min<int64_t>(16, n - i);
+          alignas(64) float buf[16] = {};
+          for (int64_t k = 0; k < m; ++k) buf[k] = pa[(i + k) * sa];
+          _mm512_store_ps(buf, f.avx512(_mm512_load_ps(buf)));
+          for (int64_t k = 0; k < m; ++k) po[(i + k) * so] = buf[k];
+        }
+        return;
+      }
+#endif
       for (int64_t i = 0; i < n; ++i) po[i * so] = f(pa[i * sa]);
     }
   });

@@ -10,6 +10,7 @@
 //
 // Include inside an EMBER_*_BEGIN region, after vmath.h, so it compiles for that ISA.
 #pragma once
+#include <immintrin.h>
 #include "vmath_global.h"
 
 namespace vmath {
@@ -201,6 +202,54 @@ struct FloatPair {
   float s = a.hi >= 0.0f ? r : er;  // NaN: e, r and er are NaN
   float da = 1.5957691216057307117f * (1.0f + 0.134145f * x * x);
   return s + x * (r * er) * da;
+}
+
+// gelu_tanh for 16 floats, the AVX-512 path's loop body (activation_loops.h): the same
+// algorithm with scalef for 2^n (one rounding into denormals: no 2^64 tail scaling) and
+// rcp14 plus a Newton step for 1/(1+e), ~20% fewer cycles than the vectorized scalar form,
+// which is compute-bound (<= 3.2 ulp; the arithmetic of the pair and the polynomial as above).
+#define EMBER_AVX512_FN __attribute__((target("avx512f,avx512dq,fma"), always_inline)) inline
+EMBER_AVX512_FN __m512 gelu_tanh16(__m512 x) {
+  const float kh = 0.044715f, kl = static_cast<float>(0.044715 - static_cast<double>(kh));
+  const float ch = 1.5957691216057307117f, cl = static_cast<float>(1.5957691216057307117 - static_cast<double>(ch));
+  const __m512 one = _mm512_set1_ps(1.0f);
+  // -|a| = c (-|x|) (1 + k x^2) as a pair ah + al
+  const __m512 xn = _mm512_or_ps(x, _mm512_set1_ps(-0.0f));
+  const __m512 s = _mm512_mul_ps(xn, xn), sl = _mm512_fmsub_ps(xn, xn, s);
+  const __m512 kh_ = _mm512_set1_ps(kh);
+  const __m512 p = _mm512_mul_ps(kh_, s);
+  const __m512 pl = _mm512_add_ps(_mm512_fmsub_ps(kh_, s, p), _mm512_fmadd_ps(kh_, sl, _mm512_mul_ps(_mm512_set1_ps(kl), s)));
+  const __m512 t = _mm512_add_ps(one, p);
+  const __m512 tl = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(_mm512_max_ps(p, one), t), _mm512_min_ps(p, one)), pl);
+  const __m512 u = _mm512_mul_ps(xn, t), ul = _mm512_fmadd_ps(xn, tl, _mm512_fmsub_ps(xn, t, u));
+  const __m512 ch_ = _mm512_set1_ps(ch);
+  __m512 ah = _mm512_mul_ps(ch_, u);
+  __m512 al = _mm512_add_ps(_mm512_fmsub_ps(ch_, u, ah), _mm512_fmadd_ps(ch_, ul, _mm512_mul_ps(_mm512_set1_ps(cl), u)));
+  const __mmask16 under = _mm512_cmp_ps_mask(ah, _mm512_set1_ps(-150.0f), _CMP_LT_OQ);
+  ah = _mm512_mask_mov_ps(ah, under, _mm512_set1_ps(-150.0f));
+  al = _mm512_maskz_mov_ps(~under, al);
+  // e = exp(-|a|) = y 2^n
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(ah, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), ah);
+  r = _mm512_add_ps(_mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r), al);
+  __m512 q = _mm512_set1_ps(1.9875691500e-4f);
+  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.3981999507e-3f));
+  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(8.3334519073e-3f));
+  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(4.1665795894e-2f));
+  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.6666665459e-1f));
+  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(q, _mm512_mul_ps(r, r), r), one);
+  const __m512 e = _mm512_scalef_ps(y, n);
+  // x >= 0: x / (1 + e); x < 0: (x y / (1 + e)) 2^n, scaled last (one rounding); x * 0 past
+  // the clamp (-0, or NaN for -inf, as x * sigmoid(-inf))
+  const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  __m512 num = _mm512_mask_mul_ps(x, neg, x, y);
+  num = _mm512_mask_mul_ps(num, neg & under, x, _mm512_setzero_ps());
+  const __m512 d = _mm512_add_ps(one, e);
+  __m512 rc = _mm512_rcp14_ps(d);
+  rc = _mm512_fmadd_ps(rc, _mm512_fnmadd_ps(d, rc, one), rc);
+  const __m512 res = _mm512_mul_ps(num, rc);
+  return _mm512_mask_scalef_ps(res, neg, res, n);
 }
 
 // log1p(u) for u in [0, 1] (softplus tails): log(1 + u) corrected for the rounding of
