@@ -66,9 +66,11 @@ inline void check_arg_reduce_args(const TensorView& x, int64_t axis, const Tenso
 struct MatmulDims {
   int o;
   int64_t M, N, K, batch;
-  // Row stride; a matrix with one column may report any stride there.
+  // Row stride. A matrix with one row may report any stride there (NumPy's size-1 dims
+  // do), and it is never used: its row length stands in. A stride of 0 (a broadcast
+  // column, rows all the same) is kept.
   int64_t ld(const TensorView& t) const {
-    return t.shape[o + 1] <= 1 ? std::max<int64_t>(t.strides[o], 1) : t.strides[o];
+    return t.shape[o] <= 1 ? std::max<int64_t>(t.shape[o + 1], 1) : t.strides[o];
   }
   // Elements between matrices of the batch; 0 broadcasts (and for 2-D operands).
   int64_t batch_stride(const TensorView& t) const { return o ? t.strides[0] : 0; }

@@ -119,6 +119,23 @@ def test_kernel_empty_dims(isa, device):
     assert _kernel(np.ones((0, 5, 4), np.float32), np.ones((0, 4, 6), np.float32), device=device).shape == (0, 5, 6)
 
 
+@pytest.mark.parametrize("a_shape,b_shape,a_to,b_to", [
+    ((2, 3), (1, 1), None, (3, 1)),    # a broadcast column: row stride 0, kept (was read as 1)
+    ((1, 3), (3, 4), (5, 3), None),    # a broadcast row of a: every row the same
+    ((4, 1), (1, 5), (4, 7), (7, 5)),  # both expanded
+    ((1, 1), (1, 1), (6, 3), (3, 2)),  # both all one value
+])
+def test_matmul_broadcast_operands(a_shape, b_shape, a_to, b_to, isa, device):
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal(a_shape).astype(np.float32), rng.standard_normal(b_shape).astype(np.float32)
+    ta, tb = ember.tensor(a, device=device), ember.tensor(b, device=device)
+    if a_to:
+        ta, a = ta.expand(a_to), np.broadcast_to(a, a_to)
+    if b_to:
+        tb, b = tb.expand(b_to), np.broadcast_to(b, b_to)
+    assert_close((ta @ tb).numpy(force=True), ref.matmul(a, b), n_reduce=a.shape[1])
+
+
 def test_kernel_strided_rows_and_batch_broadcast(isa, device):
     kernels, put = _on(device)
     xp = ember._backend.xp(device)
