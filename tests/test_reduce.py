@@ -188,3 +188,13 @@ def test_reduction_results_stay_on_device(device):
         assert out.device == device
     np.testing.assert_allclose(x.sum(1).numpy(force=True), x.numpy(force=True).astype(np.float64).sum(1),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_many_short_rows(device):
+    # More kept rows than a CUDA grid's y dimension (65535) holds, each reduced along its
+    # short innermost run: the blocks loop over rows.
+    x = np.random.default_rng(14).standard_normal((70001, 10)).astype(np.float32)
+    t = ember.tensor(x, device=device)
+    assert_close(t.sum(1).numpy(force=True), ref.sum(x, 1), n_reduce=10)
+    assert_close(t.mean(-1).numpy(force=True), x.astype(np.float64).mean(-1), n_reduce=10)
+    np.testing.assert_array_equal(t.amax(1).numpy(force=True), x.max(1))

@@ -50,15 +50,18 @@ __device__ A block_reduce(A v) {
   return v;
 }
 
-// Rows (A, R) -> partial (A, chunks): block (chunk, a) reduces x[a, chunk range].
+// Rows (A, R) -> partial (A, chunks): block (chunk, y) reduces x[a, chunk range] for the
+// rows a = y, y + gridDim.y, ... (grid y is at most 65535).
 template <Kind K, class T, class A>
-__global__ void reduce_rows(const T* x, int64_t R, int64_t chunk, A* partial, int chunks) {
-  const int64_t a = blockIdx.y;
+__global__ void reduce_rows(const T* x, int64_t rows, int64_t R, int64_t chunk, A* partial, int chunks) {
   const int64_t r0 = blockIdx.x * chunk, r1 = min(R, r0 + chunk);
-  A v = identity<K, A>();
-  for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x) v = combine<K>(v, static_cast<A>(x[a * R + r]));
-  v = block_reduce<K>(v);
-  if (threadIdx.x == 0) partial[a * chunks + blockIdx.x] = v;
+  for (int64_t a = blockIdx.y; a < rows; a += gridDim.y) {  // the same trip count in the whole block
+    A v = identity<K, A>();
+    for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x) v = combine<K>(v, static_cast<A>(x[a * R + r]));
+    v = block_reduce<K>(v);
+    if (threadIdx.x == 0) partial[a * chunks + blockIdx.x] = v;
+    __syncthreads();  // block_reduce's shared slots are reused by the next row
+  }
 }
 
 template <Kind K, class T, class A>
@@ -90,9 +93,8 @@ void reduce_pass(const T* src, const ReducePass& p, T* dst, const char* op) {
     int64_t chunks = std::max<int64_t>(1, std::min<int64_t>((p.R + 4095) / 4096, 1024 / std::max<int64_t>(p.A, 1)));
     int64_t chunk = (p.R + chunks - 1) / chunks;
     A* partial = static_cast<A*>(workspace(0, sizeof(A) * p.A * chunks));
-    dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(p.A));
-    EMBER_CHECK(p.A <= 65535, op, ": more than 65535 rows in one pass is not supported on CUDA");
-    reduce_rows<K, T, A><<<grid, kThreads, 0, s>>>(src, p.R, chunk, partial, static_cast<int>(chunks));
+    dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(std::min<int64_t>(p.A, 65535)));
+    reduce_rows<K, T, A><<<grid, kThreads, 0, s>>>(src, p.A, p.R, chunk, partial, static_cast<int>(chunks));
     EMBER_CUDA_LAUNCH_CHECK(op);
     finish_rows<K, T, A><<<blocks_for(p.A), kThreads, 0, s>>>(partial, static_cast<int>(chunks), p.A, dst);
   } else {
