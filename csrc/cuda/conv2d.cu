@@ -242,7 +242,7 @@ struct BackwardDataGemm {
     const int kout_a = int(ka) / d.RS, rs_a = int(ka) - kout_a * d.RS;
 #pragma unroll
     for (int j = 0; j < 4; ++j)
-      ra[j] = (ka < k_end && 16 * j < rows_left) ? w_cols[kout_a * int64_t(d.CRSg) + 16 * j * d.RS + rs_a] : T(0);
+      ra[j] = (ka < k_end && 16 * j < rows_left) ? w_cols[kout_a * int64_t(d.CRSg) + int64_t(16 * j) * d.RS + rs_a] : T(0);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int64_t kb = k0 + threadIdx.x / 64 + 4 * j;

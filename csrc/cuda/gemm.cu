@@ -27,7 +27,7 @@ __global__ void gemm_tiled(const T* __restrict__ A, const T* __restrict__ Bm, T*
   A += batch * sa;
   Bm += batch * sb;
   C += batch * sc;
-  const int64_t m0 = blockIdx.y * kTile, n0 = blockIdx.x * kTile;
+  const int64_t m0 = int64_t(blockIdx.y) * kTile, n0 = int64_t(blockIdx.x) * kTile;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   T acc[kReg][kReg] = {};
   for (int64_t k0 = 0; k0 < K; k0 += kK) {
