@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include "../conv_pool_checks.h"
 #include "../ops.h"
 #include "conv2d_depthwise.h"
@@ -511,6 +512,10 @@ void backward_bias_impl(const TensorView& dyv, const TensorView& dbv) {
   });
 }
 
+WinogradShape winograd_shape(const Shape& s, const ConvGeometry& g) {
+  return {s.N, s.C, s.H, s.W, s.K, s.P, s.Q, g.pad_top, g.pad_left};
+}
+
 // The backward passes with an IEEE-exact treatment of inf and NaN. The fast algorithms
 // can turn an inf into NaN where the gradient's sum has one inf term: the wide layouts'
 // zero junk columns of dy meet the image's wrapped-around values (dw) or the weights (dx)
@@ -527,26 +532,29 @@ bool all_finite(const T* p, int64_t n) {
 
 template <class T>
 void backward_data_exact(const TensorView& dy, const TensorView& w, const TensorView& dx, const Shape& s,
-                         const ConvGeometry& g, bool winograd_tried) {
+                         const ConvGeometry& g) {
   Algo algo = choose_algo(s, g);
-  if (winograd_tried || ((algo == Algo::wide || algo == Algo::direct) && !all_finite(w.ptr<T>(), s.K * s.CRSg)))
+  if (std::is_same_v<T, float> && winograd_applies(s.C, s.K, s.R, s.S, g)) {
+    if (winograd_backward_data(dy.ptr<float>(), w.ptr<float>(), dx.ptr<float>(), winograd_shape(s, g))) return;
+    algo = Algo::im2col;  // Winograd met a non-finite value
+  } else if ((algo == Algo::wide || algo == Algo::direct) && !all_finite(w.ptr<T>(), s.K * s.CRSg)) {
     algo = Algo::im2col;
+  }
   backward_data_impl<T>(dy, w, dx, s, g, algo);
 }
 
 template <class T>
 void backward_weight_exact(const TensorView& x, const TensorView& dy, const TensorView& dw, const Shape& s,
-                           const ConvGeometry& g, bool winograd_tried) {
+                           const ConvGeometry& g) {
   const Algo algo = choose_algo(s, g);
-  if (!winograd_tried) {
+  bool exact = false;  // whether the algorithm that ran multiplies only the gradient's pairs
+  if (std::is_same_v<T, float> && winograd_applies(s.C, s.K, s.R, s.S, g)) {
+    winograd_backward_weight(x.ptr<float>(), dy.ptr<float>(), dw.ptr<float>(), winograd_shape(s, g));
+  } else {
     backward_weight_impl<T>(x, dy, dw, s, g, algo);
-    if ((algo != Algo::wide && algo != Algo::direct) || all_finite(dw.ptr<T>(), s.K * s.CRSg)) return;
+    exact = algo != Algo::wide && algo != Algo::direct;
   }
-  backward_weight_impl<T>(x, dy, dw, s, g, Algo::im2col);
-}
-
-WinogradShape winograd_shape(const Shape& s, const ConvGeometry& g) {
-  return {s.N, s.C, s.H, s.W, s.K, s.P, s.Q, g.pad_top, g.pad_left};
+  if (!exact && !all_finite(dw.ptr<T>(), s.K * s.CRSg)) backward_weight_impl<T>(x, dy, dw, s, g, Algo::im2col);
 }
 
 }  // namespace
@@ -569,11 +577,7 @@ void conv2d_backward_data(const TensorView& grad_out, const TensorView& weight, 
   const char* op = "conv2d_backward_data";
   Shape s = check_conv(grad_x, weight, grad_out, g, op, "grad_out");
   if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_data(grad_out, weight, grad_x, g);
-  const bool winograd = grad_x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g);
-  if (winograd &&
-      winograd_backward_data(grad_out.ptr<float>(), weight.ptr<float>(), grad_x.ptr<float>(), winograd_shape(s, g)))
-    return;
-  EMBER_DISPATCH_FLOAT(grad_x.dtype, op, backward_data_exact<T>(grad_out, weight, grad_x, s, g, winograd));
+  EMBER_DISPATCH_FLOAT(grad_x.dtype, op, backward_data_exact<T>(grad_out, weight, grad_x, s, g));
 }
 
 void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, const TensorView& grad_weight,
@@ -581,11 +585,7 @@ void conv2d_backward_weight(const TensorView& x, const TensorView& grad_out, con
   const char* op = "conv2d_backward_weight";
   Shape s = check_conv(x, grad_weight, grad_out, g, op, "grad_out");
   if (choose_algo(s, g) == Algo::depthwise) return conv2d_depthwise_backward_weight(x, grad_out, grad_weight, g);
-  const bool winograd = x.dtype == DType::f32 && winograd_applies(s.C, s.K, s.R, s.S, g);
-  if (winograd &&
-      winograd_backward_weight(x.ptr<float>(), grad_out.ptr<float>(), grad_weight.ptr<float>(), winograd_shape(s, g)))
-    return;
-  EMBER_DISPATCH_FLOAT(x.dtype, op, backward_weight_exact<T>(x, grad_out, grad_weight, s, g, winograd));
+  EMBER_DISPATCH_FLOAT(x.dtype, op, backward_weight_exact<T>(x, grad_out, grad_weight, s, g));
 }
 
 void conv2d_backward_bias(const TensorView& grad_out, const TensorView& grad_bias) {
