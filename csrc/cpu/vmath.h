@@ -13,8 +13,30 @@ namespace vmath {
 static inline float bits_to_float(int32_t i) { return __builtin_bit_cast(float, i); }
 static inline int32_t float_to_bits(float f) { return __builtin_bit_cast(int32_t, f); }
 
-// exp(x): x = n ln2 + r, |r| <= ln2/2; exp(r) by a degree-6 polynomial; 2^n applied in
-// two halves so results in the denormal range (x < -87.3) are still right.
+// exp(r) = 1 + r + r^2 p(r) for the reduced argument |r| <= ln2/2: p's coefficients,
+// highest power first (Cephes).
+constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+static inline float exp_reduced(float r) {
+  float p = kExpPoly[0];
+  p = p * r + kExpPoly[1];
+  p = p * r + kExpPoly[2];
+  p = p * r + kExpPoly[3];
+  p = p * r + kExpPoly[4];
+  p = p * r + kExpPoly[5];
+  return p * (r * r) + r + 1.0f;
+}
+
+// y 2^n, applied in two halves so a result in the denormal range is rounded once (and
+// 2^n itself need not be a normal float).
+static inline float times_pow2(float y, int32_t n) {
+  int32_t n1 = n >> 1, n2 = n - n1;
+  y = y * bits_to_float((n1 + 127) << 23);
+  return y * bits_to_float((n2 + 127) << 23);
+}
+
+// exp(x): x = n ln2 + r, |r| <= ln2/2; exp(r) by exp_reduced; 2^n by times_pow2 so
+// results in the denormal range (x < -87.3) are still right.
 static inline float exp(float x) {
   const float hi = 89.0f, lo = -104.0f;
   float xc = x > hi ? hi : x;
@@ -23,18 +45,7 @@ static inline float exp(float x) {
   float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = xc - n * 0.693359375f;        // ln2 split in two for exact n*ln2
   r = r - n * -2.12194440e-4f;
-  float r2 = r * r;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * r2 + r + 1.0f;
-  int32_t ni = static_cast<int32_t>(n);
-  int32_t n1 = ni >> 1, n2 = ni - n1;
-  y = y * bits_to_float((n1 + 127) << 23);
-  return y * bits_to_float((n2 + 127) << 23);
+  return times_pow2(exp_reduced(r), static_cast<int32_t>(n));
 }
 
 // log(x): x = m 2^e with m in [sqrt(1/2), sqrt(2)); log(m) by a degree-9 polynomial.

@@ -79,17 +79,7 @@ struct SplitSquare {
   float n = ((a + b) * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = a - n * 0.693359375f;  // exact
   r = (r - n * -2.12194440e-4f) + b;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * (r * r) + r + 1.0f;
-  int32_t ni = static_cast<int32_t>(n) + scale;
-  int32_t n1 = ni >> 1, n2 = ni - n1;
-  y = y * bits_to_float((n1 + 127) << 23);
-  return y * bits_to_float((n2 + 127) << 23);
+  return times_pow2(exp_reduced(r), static_cast<int32_t>(n) + scale);
 }
 
 // erfcx(a / sqrt 2) = exp(a^2 / 2) erfc(a / sqrt 2) for a = |x|: a degree 4/5 rational
@@ -169,17 +159,7 @@ struct FloatPair {
   float n = (b * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(b / ln2)
   float r = b - n * 0.693359375f;                                     // exact
   r = __builtin_fmaf(-n, -2.12194440e-4f, r) + bl;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * (r * r) + r + 1.0f;
-  int32_t ni = static_cast<int32_t>(n) + scale;
-  int32_t n1 = ni >> 1, n2 = ni - n1;  // 2^n in two halves: denormal results stay right
-  y = y * bits_to_float((n1 + 127) << 23);
-  return y * bits_to_float((n2 + 127) << 23);
+  return times_pow2(exp_reduced(r), static_cast<int32_t>(n) + scale);
 }
 
 // a < -80 (e < 2^-115): x e / (1 + e) with e formed scaled by 2^64 (see kTwoMinus64), so
@@ -232,12 +212,8 @@ EMBER_AVX512_FN __m512 gelu_tanh16(__m512 x) {
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(ah, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), ah);
   r = _mm512_add_ps(_mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r), al);
-  __m512 q = _mm512_set1_ps(1.9875691500e-4f);
-  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.3981999507e-3f));
-  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(8.3334519073e-3f));
-  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(4.1665795894e-2f));
-  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.6666665459e-1f));
-  q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(5.0000001201e-1f));
+  __m512 q = _mm512_set1_ps(kExpPoly[0]);  // exp_reduced
+  for (int i = 1; i < 6; ++i) q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kExpPoly[i]));
   const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(q, _mm512_mul_ps(r, r), r), one);
   const __m512 e = _mm512_scalef_ps(y, n);
   // x >= 0: x / (1 + e); x < 0: (x y / (1 + e)) 2^n, scaled last (one rounding); x * 0 past
