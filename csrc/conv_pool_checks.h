@@ -91,15 +91,21 @@ inline void check_pool_geometry(const TensorView& x, const PoolGeometry& g, cons
               "), larger than the padded input (", x.shape[2] + 2 * g.pad_h, ", ", x.shape[3] + 2 * g.pad_w, ")");
 }
 
-// Checks x (N,C,H,W) and y (N,C,P,Q) with P, Q from the geometry (y_name names y).
-inline void check_pool(const TensorView& x, const TensorView& y, const PoolGeometry& g, const char* op,
-                       const char* x_name, const char* y_name) {
+// x and y: float, one dtype, 4-D, contiguous (a pooling's input and output).
+inline void check_nchw_pair(const TensorView& x, const TensorView& y, const char* op, const char* x_name,
+                            const char* y_name) {
   check_float(x, op, x_name);
   check_same_dtype(x, y, op);
   check_ndim(x, 4, op, x_name);
   check_ndim(y, 4, op, y_name);
   check_contiguous(x, op, x_name);
   check_contiguous(y, op, y_name);
+}
+
+// Checks x (N,C,H,W) and y (N,C,P,Q) with P, Q from the geometry (y_name names y).
+inline void check_pool(const TensorView& x, const TensorView& y, const PoolGeometry& g, const char* op,
+                       const char* x_name, const char* y_name) {
+  check_nchw_pair(x, y, op, x_name, y_name);
   check_pool_geometry(x, g, op);
   const int64_t P = pool_out_size(x.shape[2], g.kernel_h, g.stride_h, g.pad_h, g.dil_h, g.ceil_mode);
   const int64_t Q = pool_out_size(x.shape[3], g.kernel_w, g.stride_w, g.pad_w, g.dil_w, g.ceil_mode);
@@ -134,12 +140,7 @@ inline void check_avg_args(const PoolGeometry& g, int64_t divisor_override, cons
 
 inline void check_adaptive(const TensorView& x, const TensorView& y, const char* op, const char* x_name,
                            const char* y_name) {
-  check_float(x, op, x_name);
-  check_same_dtype(x, y, op);
-  check_ndim(x, 4, op, x_name);
-  check_ndim(y, 4, op, y_name);
-  check_contiguous(x, op, x_name);
-  check_contiguous(y, op, y_name);
+  check_nchw_pair(x, y, op, x_name, y_name);
   EMBER_CHECK(y.shape[0] == x.shape[0] && y.shape[1] == x.shape[1], op, ": ", y_name, " shape ", y.shape_str(),
               " does not match ", x_name, " ", x.shape_str(), " in (N, C)");
   EMBER_CHECK(y.shape[2] >= 1 && y.shape[3] >= 1, op, ": output size must be >= 1, got (", y.shape[2], ", ",
