@@ -80,6 +80,7 @@ struct Tanh {
 struct TanhBackward { template <class T> EMBER_INLINE T operator()(T g, T y) const { return g * (T(1) - y * y); } };
 struct GeluErf {
   EMBER_INLINE float operator()(float x) const { return vmath::gelu_erf(x); }
+  EMBER_AVX512_FN __m512 avx512(__m512 x) const { return vmath::gelu_erf16(x); }
   EMBER_INLINE double operator()(double x) const { return dmath::gelu_erf(x); }
 };
 struct GeluErfBackward {

@@ -184,48 +184,94 @@ struct FloatPair {
   return s + x * (r * er) * da;
 }
 
-// gelu_tanh for 16 floats, the AVX-512 path's loop body (activation_loops.h): the same
-// algorithm with scalef for 2^n (one rounding into denormals: no 2^64 tail scaling) and
-// rcp14 plus a Newton step for 1/(1+e), ~20% fewer cycles than the vectorized scalar form,
-// which is compute-bound (<= 3.2 ulp; the arithmetic of the pair and the polynomial as above).
+// 16-float forms of the gelu functions, the AVX-512 path's loop bodies (activation_loops.h):
+// the same algorithms with FMA-exact products, scalef for 2^n (one rounding into
+// denormals, so no 2^64 tail scaling) and rcp14 plus a Newton step for 1/(1+e): fewer
+// instructions than the vectorized scalar forms, which are compute-bound.
 #define EMBER_AVX512_FN __attribute__((target("avx512f,avx512dq,fma"), always_inline)) inline
+
+// exp(r) for the reduced |r| <= ln2/2 + a little (exp_reduced's polynomial).
+EMBER_AVX512_FN __m512 exp_reduced16(__m512 r) {
+  __m512 q = _mm512_set1_ps(kExpPoly[0]);
+  for (int i = 1; i < 6; ++i) q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kExpPoly[i]));
+  return _mm512_add_ps(_mm512_fmadd_ps(q, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+}
+
+// gelu_tanh (<= 3.4 ulp), the algorithm of gelu_tanh above with the pair formed as
+// -|a| = (-|x|)(c + d x^2), d = c k, in fewer steps: x^2 = s + sl and d x^2 = p + pl by
+// fma, c + p by a two-sum, the product by fma. -|x| is clamped to -13 first (|a| > 170:
+// e = 0 and every lane finite, scalef takes 2^n to 0), so no lane needs a tail mask.
 EMBER_AVX512_FN __m512 gelu_tanh16(__m512 x) {
-  const float kh = 0.044715f, kl = static_cast<float>(0.044715 - static_cast<double>(kh));
-  const float ch = 1.5957691216057307117f, cl = static_cast<float>(1.5957691216057307117 - static_cast<double>(ch));
+  constexpr double c = 1.5957691216057307117, d = c * 0.044715;
+  const float ch = static_cast<float>(c), cl = static_cast<float>(c - static_cast<double>(ch));
+  const float dh = static_cast<float>(d), dl = static_cast<float>(d - static_cast<double>(dh));
   const __m512 one = _mm512_set1_ps(1.0f);
-  // -|a| = c (-|x|) (1 + k x^2) as a pair ah + al
-  const __m512 xn = _mm512_or_ps(x, _mm512_set1_ps(-0.0f));
+  const __m512 xn = _mm512_max_ps(_mm512_or_ps(x, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(-13.0f));  // NaN -> -13
   const __m512 s = _mm512_mul_ps(xn, xn), sl = _mm512_fmsub_ps(xn, xn, s);
-  const __m512 kh_ = _mm512_set1_ps(kh);
-  const __m512 p = _mm512_mul_ps(kh_, s);
-  const __m512 pl = _mm512_add_ps(_mm512_fmsub_ps(kh_, s, p), _mm512_fmadd_ps(kh_, sl, _mm512_mul_ps(_mm512_set1_ps(kl), s)));
-  const __m512 t = _mm512_add_ps(one, p);
-  const __m512 tl = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(_mm512_max_ps(p, one), t), _mm512_min_ps(p, one)), pl);
-  const __m512 u = _mm512_mul_ps(xn, t), ul = _mm512_fmadd_ps(xn, tl, _mm512_fmsub_ps(xn, t, u));
-  const __m512 ch_ = _mm512_set1_ps(ch);
-  __m512 ah = _mm512_mul_ps(ch_, u);
-  __m512 al = _mm512_add_ps(_mm512_fmsub_ps(ch_, u, ah), _mm512_fmadd_ps(ch_, ul, _mm512_mul_ps(_mm512_set1_ps(cl), u)));
-  const __mmask16 under = _mm512_cmp_ps_mask(ah, _mm512_set1_ps(-150.0f), _CMP_LT_OQ);
-  ah = _mm512_mask_mov_ps(ah, under, _mm512_set1_ps(-150.0f));
-  al = _mm512_maskz_mov_ps(~under, al);
+  const __m512 dh_ = _mm512_set1_ps(dh), ch_ = _mm512_set1_ps(ch);
+  const __m512 p = _mm512_mul_ps(dh_, s);
+  const __m512 pl = _mm512_fmadd_ps(_mm512_set1_ps(dl), s, _mm512_fmadd_ps(dh_, sl, _mm512_fmsub_ps(dh_, s, p)));
+  const __m512 w = _mm512_add_ps(ch_, p);
+  const __m512 wl = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(_mm512_max_ps(p, ch_), w), _mm512_min_ps(p, ch_)),
+                                  _mm512_add_ps(pl, _mm512_set1_ps(cl)));
+  const __m512 ah = _mm512_mul_ps(xn, w), al = _mm512_fmadd_ps(xn, wl, _mm512_fmsub_ps(xn, w, ah));
   // e = exp(-|a|) = y 2^n
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(ah, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), ah);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), ah);  // exact: |n| <= 257
   r = _mm512_add_ps(_mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r), al);
-  __m512 q = _mm512_set1_ps(kExpPoly[0]);  // exp_reduced
-  for (int i = 1; i < 6; ++i) q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kExpPoly[i]));
-  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(q, _mm512_mul_ps(r, r), r), one);
+  const __m512 y = exp_reduced16(r);
   const __m512 e = _mm512_scalef_ps(y, n);
-  // x >= 0: x / (1 + e); x < 0: (x y / (1 + e)) 2^n, scaled last (one rounding); x * 0 past
-  // the clamp (-0, or NaN for -inf, as x * sigmoid(-inf))
+  // x >= 0: x / (1 + e); x < 0: (x y / (1 + e)) 2^n, scaled last (one rounding), with
+  // the clamped x (= x down to -13; below it the result is -0, and x y could overflow)
   const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
-  __m512 num = _mm512_mask_mul_ps(x, neg, x, y);
-  num = _mm512_mask_mul_ps(num, neg & under, x, _mm512_setzero_ps());
-  const __m512 d = _mm512_add_ps(one, e);
-  __m512 rc = _mm512_rcp14_ps(d);
-  rc = _mm512_fmadd_ps(rc, _mm512_fnmadd_ps(d, rc, one), rc);
+  const __m512 num = _mm512_mask_mul_ps(x, neg, xn, y);
+  const __m512 dn = _mm512_add_ps(one, e);
+  __m512 rc = _mm512_rcp14_ps(dn);
+  rc = _mm512_fmadd_ps(rc, _mm512_fnmadd_ps(dn, rc, one), rc);
   const __m512 res = _mm512_mul_ps(num, rc);
-  return _mm512_mask_scalef_ps(res, neg, res, n);
+  // -inf sigmoid(-inf) = -inf * 0: NaN, as PyTorch (scalef would keep -inf): the fixup
+  // table's entry for the -inf class (token 4) = 3, the default NaN; other classes keep res.
+  return _mm512_fixupimm_ps(_mm512_mask_scalef_ps(res, neg, res, n), x, _mm512_set1_epi32(3 << 16), 0);
+}
+
+// gelu_erf (<= 4.1 ulp): hc = exp(-x^2/2) erfcx(|x|/sqrt 2) / 2 as gelu_erf above, with
+// x^2 = s + sl exact by fma, |x| clamped to 20 first (past it hc is below 2^-288, so
+// every lane stays finite and scalef takes 2^n to 0), and erfcx_half's double rational.
+// x < 0: scalef(x m, n), m = y erfcx / 2 unscaled, rounded once; x >= 0: x (1 - m 2^n).
+EMBER_AVX512_FN __m512 gelu_erf16(__m512 x) {
+  const __m512 ax = _mm512_min_ps(_mm512_andnot_ps(_mm512_set1_ps(-0.0f), x), _mm512_set1_ps(20.0f));
+  const __m512 s = _mm512_mul_ps(ax, ax), sl = _mm512_fmsub_ps(ax, ax, s);
+  const __m512 a = _mm512_mul_ps(s, _mm512_set1_ps(-0.5f)), b = _mm512_mul_ps(sl, _mm512_set1_ps(-0.5f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), a);  // exact: |n| <= 289
+  r = _mm512_add_ps(_mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r), b);
+  const __m512 y = exp_reduced16(r);
+  // erfcx_half(ax) in double, two 8-lane halves; the quotient in float
+  const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(ax));
+  const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ax), 1)));
+  constexpr double kP[5] = {8.30648227820128017e-03, 8.17623977506170690e-02, 3.67938680867605339e-01,
+                            8.78567376796413502e-01, 1.00000000629995278e+00};
+  constexpr double kQ[6] = {1.04105200066056738e-02, 1.02480085478311916e-01, 4.71409233212261025e-01,
+                            1.20554909599169857e+00, 1.67645238382939055e+00, 1.0};
+  __m512d pl = _mm512_set1_pd(kP[0]), ph = pl, ql = _mm512_set1_pd(kQ[0]), qh = ql;
+  for (int i = 1; i < 5; ++i) {
+    pl = _mm512_fmadd_pd(pl, lo, _mm512_set1_pd(kP[i]));
+    ph = _mm512_fmadd_pd(ph, hi, _mm512_set1_pd(kP[i]));
+  }
+  for (int i = 1; i < 6; ++i) {
+    ql = _mm512_fmadd_pd(ql, lo, _mm512_set1_pd(kQ[i]));
+    qh = _mm512_fmadd_pd(qh, hi, _mm512_set1_pd(kQ[i]));
+  }
+  const __m512 p = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(pl)), _mm512_cvtpd_ps(ph), 1);
+  const __m512 q = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(ql)), _mm512_cvtpd_ps(qh), 1);
+  const __m512 m = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), y), _mm512_div_ps(p, q));
+  const __m512 hc = _mm512_scalef_ps(m, n);
+  const __m512 pos = _mm512_mul_ps(x, _mm512_sub_ps(_mm512_set1_ps(1.0f), hc));  // NaN stays NaN
+  const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512 res = _mm512_mask_scalef_ps(pos, neg, _mm512_mul_ps(x, m), n);
+  // -inf * Phi(-inf) = -inf * 0: NaN, as PyTorch (scalef would keep -inf); table entry for
+  // the -inf class (token 4) = 3, the default NaN; every other class keeps res.
+  return _mm512_fixupimm_ps(res, x, _mm512_set1_epi32(3 << 16), 0);
 }
 
 // log1p(u) for u in [0, 1] (softplus tails): log(1 + u) corrected for the rounding of
