@@ -100,10 +100,12 @@ class Function:
         finally:
             _state.enabled = enabled
         if enabled:
-            inputs = tuple(a if isinstance(a, _Tensor) and a.requires_grad else None for a in args)
-            if any(i is not None for i in inputs):
-                out.requires_grad = True
-                out._node = Node(cls, ctx, inputs)
+            for a in args:  # a plain loop: most calls record nothing, and return here cheaply
+                if isinstance(a, _Tensor) and a.requires_grad:
+                    out.requires_grad = True
+                    out._node = Node(cls, ctx, tuple(a if isinstance(a, _Tensor) and a.requires_grad else None
+                                                     for a in args))
+                    break
         return out
 
 

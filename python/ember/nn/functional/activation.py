@@ -199,6 +199,10 @@ def _softmax_dim(x, dim, name):
 
 
 def _softmax(fn, input, dim, dtype, name):
+    if dtype is None and type(dim) is int and type(input) is Tensor and input._data.dtype.kind == "f":
+        nd = input._data.ndim  # the common call, checked inline: this is most of a small softmax's time
+        if -nd <= dim < nd:
+            return fn.apply(input, dim % nd)
     _check_tensor(input, name)
     x = input
     if dtype is not None:
