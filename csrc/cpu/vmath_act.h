@@ -249,8 +249,8 @@ EMBER_AVX512_FN __m512 gelu_erf16(__m512 x) {
   // erfcx_half(ax) in double, two 8-lane halves; the quotient in float
   const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(ax));
   const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ax), 1)));
-  constexpr double kP[5] = {8.30648227820128017e-03, 8.17623977506170690e-02, 3.67938680867605339e-01,
-                            8.78567376796413502e-01, 1.00000000629995278e+00};
+  constexpr double kP[5] = {0.5 * 8.30648227820128017e-03, 0.5 * 8.17623977506170690e-02,  // halved: p / q = hc / e
+                            0.5 * 3.67938680867605339e-01, 0.5 * 8.78567376796413502e-01, 0.5 * 1.00000000629995278e+00};
   constexpr double kQ[6] = {1.04105200066056738e-02, 1.02480085478311916e-01, 4.71409233212261025e-01,
                             1.20554909599169857e+00, 1.67645238382939055e+00, 1.0};
   __m512d pl = _mm512_set1_pd(kP[0]), ph = pl, ql = _mm512_set1_pd(kQ[0]), qh = ql;
@@ -264,7 +264,7 @@ EMBER_AVX512_FN __m512 gelu_erf16(__m512 x) {
   }
   const __m512 p = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(pl)), _mm512_cvtpd_ps(ph), 1);
   const __m512 q = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(ql)), _mm512_cvtpd_ps(qh), 1);
-  const __m512 m = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), y), _mm512_div_ps(p, q));
+  const __m512 m = _mm512_mul_ps(y, _mm512_div_ps(p, q));
   const __m512 hc = _mm512_scalef_ps(m, n);
   const __m512 pos = _mm512_mul_ps(x, _mm512_sub_ps(_mm512_set1_ps(1.0f), hc));  // NaN stays NaN
   const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
