@@ -287,6 +287,46 @@ def test_softmax_far_apart_rows_float64(log, threads, isa):
     np.testing.assert_allclose(y, reference(x, 0), rtol=1e-12, atol=1e-12 if log else 1e-300)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_long_rows_split_across_threads(log, threads, isa):
+    # Fewer rows than threads, each long: every row is split into one chunk per thread
+    # (max and sum per chunk, merged). Rows: plain; -inf over the first chunks then finite
+    # (those chunks give exactly 0 / -inf); all -inf, a NaN in one chunk, or a +inf -> NaN,
+    # as the one-thread row; then the backward, split the same way.
+    fn, reference = (F.log_softmax, ref.log_softmax) if log else (F.softmax, ref.softmax)
+    C = 70_001
+    x = (np.random.default_rng(10).standard_normal((1, C)) * 4).astype(np.float32)
+    rows = {"plain": x[0], "head -inf": np.where(np.arange(C) < 50_000, -np.inf, x[0]).astype(np.float32),
+            "all -inf": np.full(C, -np.inf, np.float32), "one nan": np.where(np.arange(C) == 60_000, np.nan, x[0]),
+            "one inf": np.where(np.arange(C) == 3, np.inf, x[0])}
+    old = ember.get_num_threads()
+    try:
+        for name, row in rows.items():
+            row = row.astype(np.float32)
+            ember.set_num_threads(threads)
+            y = fn(ember.from_numpy(row), 0).numpy()
+            ember.set_num_threads(1)
+            y1 = fn(ember.from_numpy(row), 0).numpy()
+            if name in ("all -inf", "one nan", "one inf"):
+                assert np.isnan(y).all() and np.isnan(y1).all(), name
+                continue
+            expected = reference(row, 0)
+            finite = np.isfinite(row)
+            np.testing.assert_array_equal(y[~finite], expected[~finite], err_msg=name)
+            assert_close(y[finite], expected[finite], n_reduce=C, scale=4 if log else 1)
+        g = np.random.default_rng(11).standard_normal((2, C)).astype(np.float32)
+        xx = np.concatenate([x, x[:, ::-1]])
+        ember.set_num_threads(threads)
+        y = fn(ember.from_numpy(xx), 1).numpy()
+        gx = np.empty_like(xx)
+        (ember._C.log_softmax_backward if log else ember._C.softmax_backward)(g, y, 1, gx)
+    finally:
+        ember.set_num_threads(old)
+    expected = (ref.log_softmax_backward if log else ref.softmax_backward)(g, y, 1)
+    assert_close(gx, expected, n_reduce=C, scale=4)
+
+
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_backward_kernel(log, isa, device):
     K = ember._backend.kernels(device)

@@ -110,6 +110,19 @@ constexpr int64_t kOnlineRows = 8;
 constexpr int64_t kCachedSpan = 1 << 20;
 // Elements per thread below which softmax stays on one thread.
 constexpr int64_t kSoftmaxGrain = 1 << 14;
+constexpr int64_t kMaxLongRowChunks = 64;
+
+// Chunks to split each row into when there are fewer rows than threads and each is long
+// and contiguous (softmax_long_row), else 0: the rows are the parallel work.
+template <int N>
+int64_t long_row_chunks(const DimLayout<N>& L, int64_t C) {
+  const int64_t nt = omp_get_max_threads();
+  for (int k = 0; k < N; ++k)
+    if (L.cstride[k] != 1) return 0;
+  if (L.nout >= nt || omp_in_parallel()) return 0;
+  const int64_t nk = std::min<int64_t>({nt, kMaxLongRowChunks, C / kSoftmaxGrain});
+  return nk >= 2 ? nk : 0;
+}
 
 // f(off[N]) for every outer index of L (inner == 1: one row each), in parallel.
 template <int N, class F>

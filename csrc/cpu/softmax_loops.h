@@ -355,12 +355,126 @@ EMBER_FLATTEN void softmax_backward_short_rows(const T* g, const T* y, T* gx, in
   }
 }
 
+// One long contiguous row split across threads (a 1-D softmax, or fewer rows than
+// threads): each of nk chunks takes its own max m_k and sum s_k of exp(x - m_k) (softmax
+// keeps those exps in y), the chunks merge to the row's M and S = sum s_k exp(m_k - M),
+// and a second pass scales y by exp(m_k - M) / S (log_softmax: x - M - log S). A chunk
+// whose m_k is -inf (all -inf) takes exp(x - M) / S directly: 0, or NaN as the one-thread
+// row gives when the whole row is -inf.
+template <class T, bool Log>
+EMBER_FLATTEN void long_row_stats(const T* x, T* y, int64_t n, T* m_out, T* s_out) {
+  T m = -std::numeric_limits<T>::infinity(), s = 0;
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;  // a NaN is caught by the sum
+  if (m == -std::numeric_limits<T>::infinity()) {  // all -inf (adds 0) or NaN (adds NaN)
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += x[i] == x[i] ? T(0) : x[i];
+    *m_out = m;
+    *s_out = s;
+    return;
+  }
+  if (Log) {
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += exp_t(x[i] - m);
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) {
+      T e = exp_t(x[i] - m);
+      y[i] = e;
+      s += e;
+    }
+  }
+  *m_out = m;
+  *s_out = s;
+}
+
+template <class T, bool Log>
+EMBER_FLATTEN void long_row_normalize(const T* x, T* y, int64_t n, T mk, T M, T S) {
+  if (Log) {
+    const T ls = log_t(S);
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - M) - ls;
+    return;
+  }
+  const T r = T(1) / S;
+  if (mk == -std::numeric_limits<T>::infinity()) {
+    for (int64_t i = 0; i < n; ++i) y[i] = exp_t(x[i] - M) * r;
+    return;
+  }
+  const T f = exp_t(mk - M) * r;
+  for (int64_t i = 0; i < n; ++i) y[i] *= f;
+}
+
+template <class T, bool Log>
+void softmax_long_row(const T* x, T* y, int64_t C, int64_t nk) {
+  T m[kMaxLongRowChunks], s[kMaxLongRowChunks];
+  auto bounds = [&](int64_t k) { return C * k / nk; };
+  parallel_for(nk, 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k)
+      long_row_stats<T, Log>(x + bounds(k), y + bounds(k), bounds(k + 1) - bounds(k), m + k, s + k);
+  });
+  T M = -std::numeric_limits<T>::infinity(), S = 0;
+  for (int64_t k = 0; k < nk; ++k) M = m[k] > M ? m[k] : M;
+  for (int64_t k = 0; k < nk; ++k) S += m[k] == -std::numeric_limits<T>::infinity() ? s[k] * 0 : s[k] * exp_t(m[k] - M);
+  if (M == -std::numeric_limits<T>::infinity()) S = std::numeric_limits<T>::quiet_NaN();  // exp(-inf - -inf), as one row
+  parallel_for(nk, 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k)
+      long_row_normalize<T, Log>(x + bounds(k), y + bounds(k), bounds(k + 1) - bounds(k), m[k], M, S);
+  });
+}
+
+// Backward of one long contiguous row: the row's sum (of g y, or of g for log_softmax)
+// from per-chunk partial sums, then the elementwise pass, both split across threads.
+template <class T, bool Log>
+EMBER_FLATTEN T long_row_partial_sum(const T* g, const T* y, int64_t n) {
+  T s = 0;
+  if (Log) {
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += g[i];
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += g[i] * y[i];
+  }
+  return s;
+}
+
+template <class T, bool Log>
+EMBER_FLATTEN void long_row_backward_apply(const T* g, const T* y, T* gx, int64_t n, T s) {
+  if (Log) {
+    for (int64_t i = 0; i < n; ++i) gx[i] = g[i] - exp_t(y[i]) * s;
+  } else {
+    for (int64_t i = 0; i < n; ++i) gx[i] = y[i] * (g[i] - s);
+  }
+}
+
+template <class T, bool Log>
+void softmax_backward_long_row(const T* g, const T* y, T* gx, int64_t C, int64_t nk) {
+  T part[kMaxLongRowChunks];
+  auto bounds = [&](int64_t k) { return C * k / nk; };
+  parallel_for(nk, 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k)
+      part[k] = long_row_partial_sum<T, Log>(g + bounds(k), y + bounds(k), bounds(k + 1) - bounds(k));
+  });
+  T s = 0;
+  for (int64_t k = 0; k < nk; ++k) s += part[k];
+  parallel_for(nk, 1, [&](int64_t b, int64_t e) {
+    long_row_backward_apply<T, Log>(g + bounds(b), y + bounds(b), gx + bounds(b), bounds(e) - bounds(b), s);
+  });
+}
+
 // ---- drivers: split (outer x inner blocks) across threads
 
 template <class T, bool Log>
 void softmax_forward_run(const DimLayout<2>& L, const T* x, T* y) {
   const int64_t C = L.C;
   if (L.inner == 1) {
+    if (const int64_t nk = long_row_chunks(L, C)) {
+      int64_t off[2];
+      for (int64_t o = 0; o < L.nout; ++o) {
+        L.outer_offsets(o, off);
+        softmax_long_row<T, Log>(x + off[0], y + off[1], C, nk);
+      }
+      return;
+    }
     for_rows(L, C, [&](const int64_t* off) {
       softmax_row<T, Log>(x + off[0], L.cstride[0], y + off[1], L.cstride[1], C);
     });
@@ -389,6 +503,14 @@ template <class T, bool Log>
 void softmax_backward_run(const DimLayout<3>& L, const T* g, const T* y, T* gx) {
   const int64_t C = L.C;
   if (L.inner == 1) {
+    if (const int64_t nk = long_row_chunks(L, C)) {
+      int64_t off[3];
+      for (int64_t o = 0; o < L.nout; ++o) {
+        L.outer_offsets(o, off);
+        softmax_backward_long_row<T, Log>(g + off[0], y + off[1], gx + off[2], C, nk);
+      }
+      return;
+    }
     for_rows(L, C, [&](const int64_t* off) {
       softmax_backward_row<T, Log>(g + off[0], L.cstride[0], y + off[1], L.cstride[1], gx + off[2], L.cstride[2], C);
     });
