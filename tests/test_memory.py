@@ -104,3 +104,57 @@ def test_out_of_memory_in_a_threaded_kernel_raises():
                        env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert r.returncode == 0, f"exit {r.returncode}: {r.stderr[-2000:]}"
     assert "MemoryError:" in r.stdout and "out of memory" in r.stdout, r.stdout
+
+
+def test_host_cache_reuses_only_free_blocks():
+    from ember import _host_cache as H
+
+    H.empty_cache()
+    n = H.MIN_BYTES // 4 + 7  # float32 elements just over the threshold
+    a = H.empty((n,), np.float32)
+    addr = a.ctypes.data
+    b = H.empty((n,), np.float32)
+    assert b.ctypes.data != addr  # a is alive: its block is not handed out again
+    del a
+    c = H.empty((n - 5,), np.float32)  # a near-equal size shares the rounded block
+    assert c.ctypes.data == addr and c.shape == (n - 5,) and c.flags.c_contiguous
+    view = c[3:]
+    del c
+    assert H.empty((n,), np.float32).ctypes.data != addr  # a view keeps the block in use
+    assert H.owns_storage(view) and not H.owns_storage(view[1:]) and not H.owns_storage(np.ones(4)[1:])
+    small = H.empty((3, 4), np.float64)
+    assert small.base is None and H.owns_storage(small)  # under MIN_BYTES: NumPy's own
+    held, free = H.cached_bytes()
+    assert held >= 2 * n * 4 and free >= 0
+    del view, b
+    H.empty_cache()
+    assert H.cached_bytes() == (0, 0)
+
+
+def test_host_cache_keeps_at_most_max_free_bytes(monkeypatch):
+    from ember import _host_cache as H
+
+    H.empty_cache()
+    monkeypatch.setattr(H, "MAX_FREE", 3 * H.MIN_BYTES)
+    for k in range(8):  # eight sizes, each freed at once: the free ones beyond MAX_FREE are dropped
+        H.empty((H.MIN_BYTES + k * (1 << 17),), np.uint8)
+    held, free = H.cached_bytes()
+    assert free == held and held <= 3 * H.MIN_BYTES + (8 << 17) + H.MIN_BYTES
+    H.empty_cache()
+
+
+def test_tensor_storage_from_the_cache_is_safe_to_share():
+    # A large op output is a cache block; .grad must still own its buffer, and a tensor's
+    # block is not reused while its NumPy view (tensor.numpy()) is alive.
+    x = ember.randn(512, 1024, requires_grad=True)
+    y = (x * 2.0).relu()
+    y.sum().backward()
+    g = x.grad.numpy()
+    np.testing.assert_array_equal(g, np.where(x.detach().numpy() > 0, 2.0, 0.0).astype(np.float32))
+    keep = y.detach().numpy()
+    before = keep.copy()
+    del y
+    for _ in range(3):
+        z = ember.nn.functional.relu(x.detach() * -1.0)
+        del z
+    np.testing.assert_array_equal(keep, before)
