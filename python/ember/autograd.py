@@ -8,7 +8,6 @@ gradient, and accumulates into the leaves' ``.grad``.
 """
 import contextlib
 import threading
-from . import _host_cache
 
 _state = threading.local()
 _Tensor = None  # ember.Tensor, set by tensor.py (which imports this module first)
@@ -210,7 +209,7 @@ def _accumulate(t, g, handed_out):
     if t.grad is None:
         # .grad must own its buffer: one gradient tensor can flow to several inputs
         # (add's backward passes the same one on), and the caller keeps `gradient`.
-        if id(g) in handed_out or not _host_cache.owns_storage(g._data):
+        if id(g) in handed_out or g._data.base is not None:
             g = g.clone()
         handed_out.add(id(g))
         t.grad = g

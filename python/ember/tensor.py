@@ -6,7 +6,6 @@ import numbers
 import numpy as np
 
 from . import _backend
-from . import _host_cache
 from . import autograd
 from . import dtypes as D
 from ._backend import Device
@@ -52,8 +51,7 @@ def _empty(shape, dtype, device):
     dtype = D.as_dtype(dtype)
     shape = tuple(shape)
     _check_size(shape, dtype)
-    xp = _backend.xp(device)
-    return Tensor._wrap(_host_cache.empty(shape, dtype.np) if xp is np else xp.empty(shape, dtype=dtype.np))
+    return Tensor._wrap(_backend.xp(device).empty(shape, dtype=dtype.np))
 
 
 def _check_same_device(op, *tensors):

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from ... import _host_cache, autograd
+from ... import autograd
 from ... import dtypes as D
 from ...autograd import Function
 from ...functional import _cast, normalize_axes, to_dtype
@@ -40,9 +40,8 @@ def _new_like(x):
     """An uninitialized C-contiguous tensor of x's shape, dtype and device. (The small-op
     path: ember's generic _empty re-derives and re-checks dtype, shape and size.)"""
     data = x._data
-    if isinstance(data, np.ndarray):
-        return Tensor._wrap(_host_cache.empty(data.shape, data.dtype))
-    return Tensor._wrap(x._xp().empty(data.shape, data.dtype))
+    xp = np if isinstance(data, np.ndarray) else x._xp()
+    return Tensor._wrap(xp.empty(data.shape, data.dtype))
 
 
 def _kernels_of(x):
