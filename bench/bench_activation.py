@@ -194,7 +194,8 @@ def all_cases(quick):
     for n in sizes:
         cases += elementwise_cases(n)
     soft = [((64, 1000), 1), ((256, 10), 1)] if quick else \
-        [((1024, 1000), 1), ((16384, 1000), 1), ((256, 10), 1), ((1000, 1024), 0), ((64, 1000, 16), 1)]
+        [((1024, 1000), 1), ((16384, 1000), 1), ((256, 10), 1), ((1000, 1024), 0), ((64, 1000, 16), 1),
+         ((1 << 20,), 0)]
     for shape, dim in soft:
         cases += softmax_cases(shape, dim)
     for shape in ([(64, 1000)] if quick else [(1024, 1000), (16384, 1000)]):
