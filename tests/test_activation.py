@@ -315,16 +315,21 @@ def test_softmax_long_rows_split_across_threads(log, threads, isa):
             finite = np.isfinite(row)
             np.testing.assert_array_equal(y[~finite], expected[~finite], err_msg=name)
             assert_close(y[finite], expected[finite], n_reduce=C, scale=4 if log else 1)
-        g = np.random.default_rng(11).standard_normal((2, C)).astype(np.float32)
-        xx = np.concatenate([x, x[:, ::-1]])
-        ember.set_num_threads(threads)
-        y = fn(ember.from_numpy(xx), 1).numpy()
-        gx = np.empty_like(xx)
-        (ember._C.log_softmax_backward if log else ember._C.softmax_backward)(g, y, 1, gx)
+        # backward: one row (split), and two rows (split with 3 threads, one per thread with 2)
+        kernel = ember._C.log_softmax_backward if log else ember._C.softmax_backward
+        for xx in (x, np.concatenate([x, x[:, ::-1]])):
+            g = np.random.default_rng(11).standard_normal(xx.shape).astype(np.float32)
+            y = fn(ember.from_numpy(xx), 1).numpy()
+            gx, gx1 = np.empty_like(xx), np.empty_like(xx)
+            ember.set_num_threads(threads)
+            kernel(g, y, 1, gx)
+            ember.set_num_threads(1)
+            kernel(g, y, 1, gx1)
+            expected = (ref.log_softmax_backward if log else ref.softmax_backward)(g, y, 1)
+            assert_close(gx, expected, n_reduce=C, scale=4)
+            assert_close(gx1, expected, n_reduce=C, scale=4)
     finally:
         ember.set_num_threads(old)
-    expected = (ref.log_softmax_backward if log else ref.softmax_backward)(g, y, 1)
-    assert_close(gx, expected, n_reduce=C, scale=4)
 
 
 @pytest.mark.parametrize("log", [False, True])

@@ -112,17 +112,20 @@ constexpr int64_t kCachedSpan = 1 << 20;
 constexpr int64_t kSoftmaxGrain = 1 << 14;
 constexpr int64_t kMaxLongRowChunks = 64;
 
-// Chunks to split each row into when there are fewer rows than threads and each is long
-// and contiguous (softmax_long_row), else 0: the rows are the parallel work.
+// Chunks to split each contiguous row into (softmax_long_row: the rows one after
+// another, each across the threads) when that keeps more threads busy than one row per
+// thread would, else 0: the rows are the parallel work.
 template <int N>
 int64_t long_row_chunks(const DimLayout<N>& L, int64_t C) {
-  const int64_t nt = omp_get_max_threads();
   for (int k = 0; k < N; ++k)
     if (L.cstride[k] != 1) return 0;
-  if (L.nout >= nt || omp_in_parallel()) return 0;
-  const int64_t nk = std::min<int64_t>({nt, kMaxLongRowChunks, C / kSoftmaxGrain});
-  return nk >= 2 ? nk : 0;
+  if (omp_in_parallel()) return 0;
+  const int64_t nk = std::min<int64_t>({omp_get_max_threads(), kMaxLongRowChunks, C / kSoftmaxGrain});
+  return nk >= 2 && nk > L.nout ? nk : 0;
 }
+
+// Start of chunk k of nk over [0, C).
+inline int64_t chunk_begin(int64_t C, int64_t k, int64_t nk) { return C * k / nk; }
 
 // f(off[N]) for every outer index of L (inner == 1: one row each), in parallel.
 template <int N, class F>

@@ -407,14 +407,15 @@ EMBER_FLATTEN void long_row_normalize(const T* x, T* y, int64_t n, T mk, T M, T 
 template <class T, bool Log>
 void softmax_long_row(const T* x, T* y, int64_t C, int64_t nk) {
   T m[kMaxLongRowChunks], s[kMaxLongRowChunks];
-  auto bounds = [&](int64_t k) { return C * k / nk; };
+  auto bounds = [&](int64_t k) { return chunk_begin(C, k, nk); };
   parallel_for(nk, 1, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k)
       long_row_stats<T, Log>(x + bounds(k), y + bounds(k), bounds(k + 1) - bounds(k), m + k, s + k);
   });
   T M = -std::numeric_limits<T>::infinity(), S = 0;
   for (int64_t k = 0; k < nk; ++k) M = m[k] > M ? m[k] : M;
-  for (int64_t k = 0; k < nk; ++k) S += m[k] == -std::numeric_limits<T>::infinity() ? s[k] * 0 : s[k] * exp_t(m[k] - M);
+  for (int64_t k = 0; k < nk; ++k)  // an all -inf chunk adds 0, or its NaN (s * 0 keeps it)
+    S += m[k] == -std::numeric_limits<T>::infinity() ? s[k] * 0 : s[k] * exp_t(m[k] - M);
   if (M == -std::numeric_limits<T>::infinity()) S = std::numeric_limits<T>::quiet_NaN();  // exp(-inf - -inf), as one row
   parallel_for(nk, 1, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k)
@@ -449,7 +450,7 @@ EMBER_FLATTEN void long_row_backward_apply(const T* g, const T* y, T* gx, int64_
 template <class T, bool Log>
 void softmax_backward_long_row(const T* g, const T* y, T* gx, int64_t C, int64_t nk) {
   T part[kMaxLongRowChunks];
-  auto bounds = [&](int64_t k) { return C * k / nk; };
+  auto bounds = [&](int64_t k) { return chunk_begin(C, k, nk); };
   parallel_for(nk, 1, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k)
       part[k] = long_row_partial_sum<T, Log>(g + bounds(k), y + bounds(k), bounds(k + 1) - bounds(k));

@@ -103,8 +103,8 @@ class Function:
             for a in args:  # a plain loop: most calls record nothing, and return here cheaply
                 if isinstance(a, _Tensor) and a.requires_grad:
                     out.requires_grad = True
-                    out._node = Node(cls, ctx, tuple(a if isinstance(a, _Tensor) and a.requires_grad else None
-                                                     for a in args))
+                    out._node = Node(cls, ctx, tuple(t if isinstance(t, _Tensor) and t.requires_grad else None
+                                                     for t in args))
                     break
         return out
 
