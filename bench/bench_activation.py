@@ -13,9 +13,9 @@ interleaved, for `repeat` rounds after a warm-up, and reporting medians (the sha
 machine is noisy; interleaving keeps slow spells from landing on one implementation;
 --stat min reports the best round instead, for a loaded machine):
   1. ember and the copy alone: the ceiling. (With torch interleaved, its OpenMP workers
-     keep spinning after each call and take the second core from the next ember call,
-     and the copy, which is single-threaded, does not feel it: up to 1.3x on ember's
-     time, which this ratio must not carry.)
+     keep spinning after each call and compete with whatever runs next: the copy's
+     median moved between 0.31 and 0.59 ms from run to run at 1M, and the ratio with it.
+     Alone with ember it stays at 0.30-0.31 ms.)
   2. ember, NumPy and torch: the peers, under the same load.
 Columns:
   ember ms  phase 1 (ember beside the copy only)
