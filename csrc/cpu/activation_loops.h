@@ -5,6 +5,19 @@
 // select, so random signs cost a branch miss each). EMBER_FLATTEN inlines every call in
 // the loop body (vmath::exp included) so no out-of-line, baseline-ISA call is left in it.
 
+// Contiguous loops run in chunks of kPrefetchChunk elements and ask for the next chunk's
+// input lines at the start of each (software prefetch): on this machine the hardware
+// prefetchers fall behind a compute-heavy stream, and where output and input sit at
+// certain distances mod 4 KiB (gelu 16M: 8 -> 23 ms by the output's offset alone); with
+// the prefetch every offset runs at 6 ms.
+constexpr int64_t kPrefetchChunk = 256;
+
+template <class T>
+EMBER_INLINE void prefetch_chunk(const T* p) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t b = 0; b < kPrefetchChunk * int64_t(sizeof(T)); b += 64) __builtin_prefetch(c + b, 0, 3);
+}
+
 template <class Op, class T>
 void act_unary_loop(const StridedLoop<2>& L, const T* a, T* o, Op op) {
   L.run(kElementwiseGrain, [&](const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st, int64_t n) EMBER_FLATTEN {
@@ -15,7 +28,10 @@ void act_unary_loop(const StridedLoop<2>& L, const T* a, T* o, Op op) {
 #ifdef EMBER_ACT_AVX512  // defined around the AVX-512 copy of this file
       if constexpr (std::is_same_v<T, float> && HasAvx512<Op>::value) {
         int64_t i = 0;
-        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(po + i, f.avx512(_mm512_loadu_ps(pa + i)));
+        for (; i + 16 <= n; i += 16) {
+          if (i % kPrefetchChunk == 0) prefetch_chunk(pa + i + kPrefetchChunk);
+          _mm512_storeu_ps(po + i, f.avx512(_mm512_loadu_ps(pa + i)));
+        }
         if (i < n) {
           const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
           _mm512_mask_storeu_ps(po + i, m, f.avx512(_mm512_maskz_loadu_ps(m, pa + i)));
@@ -23,7 +39,11 @@ void act_unary_loop(const StridedLoop<2>& L, const T* a, T* o, Op op) {
         return;
       }
 #endif
-      for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i]);
+      for (int64_t i0 = 0; i0 < n; i0 += kPrefetchChunk) {
+        prefetch_chunk(pa + i0 + kPrefetchChunk);
+        const int64_t i1 = std::min(n, i0 + kPrefetchChunk);
+        for (int64_t i = i0; i < i1; ++i) po[i] = f(pa[i]);
+      }
     } else {
       const int64_t sa = st[0], so = st[1];
 #ifdef EMBER_ACT_AVX512
@@ -52,7 +72,12 @@ void act_binary_loop(const StridedLoop<3>& L, const T* g, const T* s, T* o, Op o
     const T* ps = s + off[1];
     T* po = o + off[2];
     if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
-      for (int64_t i = 0; i < n; ++i) po[i] = f(pg[i], ps[i]);
+      for (int64_t i0 = 0; i0 < n; i0 += kPrefetchChunk) {
+        prefetch_chunk(pg + i0 + kPrefetchChunk);
+        prefetch_chunk(ps + i0 + kPrefetchChunk);
+        const int64_t i1 = std::min(n, i0 + kPrefetchChunk);
+        for (int64_t i = i0; i < i1; ++i) po[i] = f(pg[i], ps[i]);
+      }
     } else {
       const int64_t sg = st[0], ss = st[1], so = st[2];
       for (int64_t i = 0; i < n; ++i) po[i * so] = f(pg[i * sg], ps[i * ss]);
