@@ -21,18 +21,27 @@ EMBER_FLATTEN void softmax_row(const T* x, int64_t sx, T* y, int64_t sy, int64_t
   if (sx == 1 && sy == 1) {
 #pragma omp simd reduction(max : m)
     for (int64_t i = 0; i < C; ++i) m = x[i] > m ? x[i] : m;  // a NaN is caught below
-    if (Log) {
+    // the exp pass (from L1) asks for the next row, x + C when rows are packed, a chunk
+    // at a time: the next max pass then reads from cache (a wasted prefetch otherwise)
+    for (int64_t i0 = 0; i0 < C; i0 += kPrefetchChunk) {
+      prefetch_chunk(x + C + i0);
+      const int64_t i1 = std::min(C, i0 + kPrefetchChunk);
+      if (Log) {
 #pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < C; ++i) s += exp_t(x[i] - m);
+        for (int64_t i = i0; i < i1; ++i) s += exp_t(x[i] - m);
+      } else {
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = i0; i < i1; ++i) {
+          T e = exp_t(x[i] - m);
+          y[i] = e;
+          s += e;
+        }
+      }
+    }
+    if (Log) {
       const T ls = log_t(s);
       for (int64_t i = 0; i < C; ++i) y[i] = (x[i] - m) - ls;
     } else {
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < C; ++i) {
-        T e = exp_t(x[i] - m);
-        y[i] = e;
-        s += e;
-      }
       const T r = T(1) / s;
       for (int64_t i = 0; i < C; ++i) y[i] *= r;
     }
