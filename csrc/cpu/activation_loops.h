@@ -5,19 +5,6 @@
 // select, so random signs cost a branch miss each). EMBER_FLATTEN inlines every call in
 // the loop body (vmath::exp included) so no out-of-line, baseline-ISA call is left in it.
 
-// Contiguous loops run in chunks of kPrefetchChunk elements and ask for the next chunk's
-// input lines at the start of each (software prefetch): on this machine the hardware
-// prefetchers fall behind a compute-heavy stream, and where output and input sit at
-// certain distances mod 4 KiB (gelu 16M: 8 -> 23 ms by the output's offset alone); with
-// the prefetch every offset runs at 6 ms.
-constexpr int64_t kPrefetchChunk = 256;
-
-template <class T>
-EMBER_INLINE void prefetch_chunk(const T* p) {
-  const char* c = reinterpret_cast<const char*>(p);
-  for (int64_t b = 0; b < kPrefetchChunk * int64_t(sizeof(T)); b += 64) __builtin_prefetch(c + b, 0, 3);
-}
-
 template <class Op, class T>
 void act_unary_loop(const StridedLoop<2>& L, const T* a, T* o, Op op) {
   L.run(kElementwiseGrain, [&](const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st, int64_t n) EMBER_FLATTEN {

@@ -56,6 +56,20 @@ inline void parallel_for(int64_t n, int64_t grain, F&& f) {
   });
 }
 
+// Streaming loops that do real arithmetic per element go in chunks of kPrefetchChunk
+// elements and ask for the next chunk's input lines at the start of each (software
+// prefetch): on this machine the hardware prefetchers fall behind such a stream, more or
+// less by where output and input sit mod 4 KiB (gelu over 16M floats: 8 to 23 ms by the
+// output's offset alone; 6 ms at every offset with the prefetch). Prefetching past the
+// end of an array is harmless: a prefetch never faults.
+constexpr int64_t kPrefetchChunk = 256;
+
+template <class T>
+inline void prefetch_chunk(const T* p) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t b = 0; b < kPrefetchChunk * int64_t(sizeof(T)); b += 64) __builtin_prefetch(c + b, 0, 3);
+}
+
 }  // namespace ember::cpu
 
 // Wrap ISA-specific code: everything between BEGIN and END is compiled for that ISA.

@@ -24,9 +24,13 @@ EMBER_FLATTEN inline void ce_row_forward(const T* x, int64_t sc, int64_t C, int6
         s += exp_t(x[c] - m);
         sm += m - x[c];
       }
-    } else {
+    } else {  // the common call; asks for the next packed row (x + C) as softmax_row does
+      for (int64_t c0 = 0; c0 < C; c0 += kPrefetchChunk) {
+        prefetch_chunk(x + C + c0);
+        const int64_t c1 = std::min(C, c0 + kPrefetchChunk);
 #pragma omp simd reduction(+ : s)
-      for (int64_t c = 0; c < C; ++c) s += exp_t(x[c] - m);
+        for (int64_t c = c0; c < c1; ++c) s += exp_t(x[c] - m);
+      }
     }
   } else {
     for (int64_t c = 0; c < C; ++c) m = x[c * sc] > m ? x[c * sc] : m;
@@ -66,7 +70,11 @@ EMBER_FLATTEN inline void ce_row_backward(const T* x, int64_t sc, int64_t C, int
     if (w && eps != T(0)) {
       for (int64_t c = 0; c < C; ++c) gx[c] = A * exp_t((x[c] - m) - ls) - B * w[c * sw];
     } else {
-      for (int64_t c = 0; c < C; ++c) gx[c] = A * exp_t((x[c] - m) - ls) - B;
+      for (int64_t c0 = 0; c0 < C; c0 += kPrefetchChunk) {
+        prefetch_chunk(x + c0 + kPrefetchChunk);  // on into the next packed row
+        const int64_t c1 = std::min(C, c0 + kPrefetchChunk);
+        for (int64_t c = c0; c < c1; ++c) gx[c] = A * exp_t((x[c] - m) - ls) - B;
+      }
     }
   } else {
     for (int64_t c = 0; c < C; ++c)
