@@ -154,6 +154,26 @@ def test_where():
         ember.where(a, a, a)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_where_every_path(dtype, isa, device):
+    # Contiguous (the vectorized select: sizes around the vector and prefetch-chunk
+    # lengths), broadcast and transposed operands, against np.where; bool values too.
+    rng = np.random.default_rng(3)
+
+    def values(shape):
+        v = rng.standard_normal(shape) * 50
+        return (v > 0) if dtype is np.bool_ else v.astype(dtype)
+
+    for n in (0, 1, 15, 17, 255, 257, 100_003):
+        c, a, b = rng.random(n) > 0.5, values(n), values(n)
+        out = ember.where(ember.tensor(c, device=device), ember.tensor(a, device=device), ember.tensor(b, device=device))
+        assert out.dtype == ember.tensor(a).dtype
+        np.testing.assert_array_equal(out.numpy(force=True), np.where(c, a, b))
+    c, a, b = rng.random((37, 1)) > 0.5, values((1, 53)), values((53, 37))
+    out = ember.where(ember.tensor(c, device=device), ember.tensor(a, device=device), ember.tensor(b, device=device).T)
+    np.testing.assert_array_equal(out.numpy(force=True), np.where(c, a, b.T))
+
+
 def test_pow():
     x = ember.tensor([0.5, 1.0, 2.0, 3.0])
     for p in (2, 0.5, -1, 3, 1.7, 0):

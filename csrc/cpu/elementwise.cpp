@@ -146,7 +146,7 @@ void pow_scalar(const TensorView& a, double p, const TensorView& out) {
 
 void where(const TensorView& cond, const TensorView& a, const TensorView& b, const TensorView& out) {
   check_where_args(cond, a, b, out);
-  EMBER_DISPATCH_ALL(a.dtype, "where", {
+  EMBER_DISPATCH_ANY(a.dtype, {
     StridedLoop<4> L({&cond, &a, &b, &out});
     EMBER_ISA_CALL(where_loop, L, cond.ptr<bool>(), a.ptr<T>(), b.ptr<T>(), out.ptr<T>());
   });

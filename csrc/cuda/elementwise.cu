@@ -100,7 +100,7 @@ void where(const TensorView& cond, const TensorView& a, const TensorView& b, con
   check_where_args(cond, a, b, out);
   StridedLayout<4> L({&cond, &a, &b, &out});
   if (L.numel == 0) return;
-  EMBER_DISPATCH_ALL(a.dtype, "where", {
+  EMBER_DISPATCH_ANY(a.dtype, {
     where_strided<<<blocks_for(L.numel), kThreads, 0, current_stream()>>>(L, cond.ptr<bool>(), a.ptr<T>(), b.ptr<T>(), out.ptr<T>());
   });
   EMBER_CUDA_LAUNCH_CHECK("where");
