@@ -14,11 +14,10 @@ void act_unary_loop(const StridedLoop<2>& L, const T* a, T* o, Op op) {
     if (st[0] == 1 && st[1] == 1) {
 #ifdef EMBER_ACT_AVX512  // defined around the AVX-512 copy of this file
       if constexpr (std::is_same_v<T, float> && HasAvx512<Op>::value) {
-        int64_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-          if (i % kPrefetchChunk == 0) prefetch_chunk(pa + i + kPrefetchChunk);
-          _mm512_storeu_ps(po + i, f.avx512(_mm512_loadu_ps(pa + i)));
-        }
+        const int64_t i = n - n % 16;
+        for_chunks_prefetching(i, [&](int64_t i0, int64_t i1) {
+          for (int64_t j = i0; j < i1; j += 16) _mm512_storeu_ps(po + j, f.avx512(_mm512_loadu_ps(pa + j)));
+        }, pa + kPrefetchChunk);
         if (i < n) {
           const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
           _mm512_mask_storeu_ps(po + i, m, f.avx512(_mm512_maskz_loadu_ps(m, pa + i)));
@@ -26,11 +25,9 @@ void act_unary_loop(const StridedLoop<2>& L, const T* a, T* o, Op op) {
         return;
       }
 #endif
-      for (int64_t i0 = 0; i0 < n; i0 += kPrefetchChunk) {
-        prefetch_chunk(pa + i0 + kPrefetchChunk);
-        const int64_t i1 = std::min(n, i0 + kPrefetchChunk);
+      for_chunks_prefetching(n, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) po[i] = f(pa[i]);
-      }
+      }, pa + kPrefetchChunk);
     } else {
       const int64_t sa = st[0], so = st[1];
 #ifdef EMBER_ACT_AVX512
@@ -59,12 +56,9 @@ void act_binary_loop(const StridedLoop<3>& L, const T* g, const T* s, T* o, Op o
     const T* ps = s + off[1];
     T* po = o + off[2];
     if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
-      for (int64_t i0 = 0; i0 < n; i0 += kPrefetchChunk) {
-        prefetch_chunk(pg + i0 + kPrefetchChunk);
-        prefetch_chunk(ps + i0 + kPrefetchChunk);
-        const int64_t i1 = std::min(n, i0 + kPrefetchChunk);
+      for_chunks_prefetching(n, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) po[i] = f(pg[i], ps[i]);
-      }
+      }, pg + kPrefetchChunk, ps + kPrefetchChunk);
     } else {
       const int64_t sg = st[0], ss = st[1], so = st[2];
       for (int64_t i = 0; i < n; ++i) po[i * so] = f(pg[i * sg], ps[i * ss]);

@@ -6,6 +6,7 @@
 // forces a lower path, so the tests can run every path on one machine.
 #pragma once
 #include <omp.h>
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 
@@ -68,6 +69,19 @@ template <class T>
 inline void prefetch_chunk(const T* p) {
   const char* c = reinterpret_cast<const char*>(p);
   for (int64_t b = 0; b < kPrefetchChunk * int64_t(sizeof(T)); b += 64) __builtin_prefetch(c + b, 0, 3);
+}
+
+// f(i0, i1) over [0, n) in chunks of kPrefetchChunk, each chunk first asking for the chunk
+// at the same offset from every pointer in `next`: p + kPrefetchChunk for a stream p (its
+// next chunk), or the next row's start for a pass over one row. For map loops: the row
+// passes that carry a sum across chunks (softmax_row, ce_row_forward) write the chunk loop
+// out, as a reduction through a lambda measured 13% slower there.
+template <class F, class... P>
+[[gnu::always_inline]] inline void for_chunks_prefetching(int64_t n, F&& f, const P*... next) {
+  for (int64_t i0 = 0; i0 < n; i0 += kPrefetchChunk) {
+    (prefetch_chunk(next + i0), ...);
+    f(i0, std::min(n, i0 + kPrefetchChunk));
+  }
 }
 
 }  // namespace ember::cpu

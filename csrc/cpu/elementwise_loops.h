@@ -24,12 +24,9 @@ void binary_loop(const StridedLoop<3>& L, const T* a, const T* b, R* o, Op op) {
     const T* pb = b + off[1];
     R* po = o + off[2];
     if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
-      for (int64_t i0 = 0; i0 < n; i0 += kPrefetchChunk) {
-        prefetch_chunk(pa + i0 + kPrefetchChunk);
-        prefetch_chunk(pb + i0 + kPrefetchChunk);
-        const int64_t i1 = std::min(n, i0 + kPrefetchChunk);
+      for_chunks_prefetching(n, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) po[i] = op(pa[i], pb[i]);
-      }
+      }, pa + kPrefetchChunk, pb + kPrefetchChunk);
     } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {
       const T vb = *pb;
       for (int64_t i = 0; i < n; ++i) po[i] = op(pa[i], vb);
@@ -48,11 +45,9 @@ void unary_loop(const StridedLoop<2>& L, const T* a, R* o, Op op) {
     const T* pa = a + off[0];
     R* po = o + off[1];
     if (st[0] == 1 && st[1] == 1) {
-      for (int64_t i0 = 0; i0 < n; i0 += kPrefetchChunk) {
-        prefetch_chunk(pa + i0 + kPrefetchChunk);
-        const int64_t i1 = std::min(n, i0 + kPrefetchChunk);
+      for_chunks_prefetching(n, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) po[i] = op(pa[i]);
-      }
+      }, pa + kPrefetchChunk);
     } else if (st[0] == 0 && st[1] == 1) {
       const R v = op(*pa);
       for (int64_t i = 0; i < n; ++i) po[i] = v;

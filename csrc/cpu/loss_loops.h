@@ -70,11 +70,9 @@ EMBER_FLATTEN inline void ce_row_backward(const T* x, int64_t sc, int64_t C, int
     if (w && eps != T(0)) {
       for (int64_t c = 0; c < C; ++c) gx[c] = A * exp_t((x[c] - m) - ls) - B * w[c * sw];
     } else {
-      for (int64_t c0 = 0; c0 < C; c0 += kPrefetchChunk) {
-        prefetch_chunk(x + c0 + kPrefetchChunk);  // on into the next packed row
-        const int64_t c1 = std::min(C, c0 + kPrefetchChunk);
+      for_chunks_prefetching(C, [&](int64_t c0, int64_t c1) {  // on into the next packed row
         for (int64_t c = c0; c < c1; ++c) gx[c] = A * exp_t((x[c] - m) - ls) - B;
-      }
+      }, x + kPrefetchChunk);
     }
   } else {
     for (int64_t c = 0; c < C; ++c)
