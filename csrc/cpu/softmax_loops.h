@@ -14,6 +14,14 @@
 
 // ---- forward: x (outer, C, inner) -> y, same layout (any strides)
 
+// A sum of exp(x - from) as a sum of exp(x - to), to >= from: how the online and split
+// passes merge their parts. Equal maxima (both -inf included, where exp would give NaN)
+// keep s.
+template <class T>
+EMBER_INLINE T rescaled_sum(T s, T from, T to) {
+  return from == to ? s : s * exp_t(from - to);
+}
+
 template <class T, bool Log>
 EMBER_FLATTEN void softmax_row(const T* x, int64_t sx, T* y, int64_t sy, int64_t C) {
   T m = -std::numeric_limits<T>::infinity();
@@ -109,12 +117,19 @@ constexpr int64_t kShortBlock = 64;
 // The (w <= kShortBlock, C) rows at x -> the (C, kShortBlock) scratch t, rows past w
 // zero, and back. On AVX-512 each step is one gather of 16 lanes (16 rows of a column
 // in; one row's C columns out, stored contiguously), not 16 scalar moves.
+#ifdef EMBER_ACT_AVX512
+// The gather offsets 0, stride, ..., 15 stride (in elements).
+EMBER_AVX512_FN __m512i lane_offsets(int64_t stride) {
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(static_cast<int>(stride)));
+}
+#endif
+
 template <class T>
 EMBER_FLATTEN void short_rows_in(const T* x, int64_t C, int64_t w, T* t) {
 #ifdef EMBER_ACT_AVX512
   if constexpr (std::is_same_v<T, float>) {
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(static_cast<int>(C)));
+    const __m512i idx = lane_offsets(C);
     for (int64_t r0 = 0; r0 < kShortBlock; r0 += 16) {
       const int64_t left = std::clamp<int64_t>(w - r0, 0, 16);
       const __mmask16 m = static_cast<__mmask16>((1u << left) - 1);
@@ -133,8 +148,7 @@ template <class T>
 EMBER_FLATTEN void short_rows_out(const T* t, int64_t C, int64_t w, T* y) {
 #ifdef EMBER_ACT_AVX512
   if constexpr (std::is_same_v<T, float>) {
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(static_cast<int>(kShortBlock)));
+    const __m512i idx = lane_offsets(kShortBlock);
     const __mmask16 m = static_cast<__mmask16>((1u << C) - 1);
     for (int64_t r = 0; r < w; ++r)
       _mm512_mask_storeu_ps(y + r * C, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, t + r, 4));
@@ -188,7 +202,7 @@ EMBER_FLATTEN void softmax_online_stats(const T* x, int64_t cx, int64_t ix, T* y
   for (int64_t r0 = c0; r0 < c1; r0 += kOnlineRows, sh += Log ? 0 : ssh) {
     const int64_t r1 = std::min(c1, r0 + kOnlineRows);
     for (int64_t j = 0; j < w; ++j) {
-      s[j] *= nm[j] == m[j] ? T(1) : exp_t(m[j] - nm[j]);  // equal: also both -inf (exp would be NaN)
+      s[j] *= nm[j] == m[j] ? T(1) : exp_t(m[j] - nm[j]);  // rescaled_sum, in the form that vectorizes here
       m[j] = nm[j];
       if (!Log) sh[j] = m[j];
       cm[j] = m[j] == ninf ? T(0) : m[j];  // exp shift: a column all -inf so far adds exp(-inf) = 0
@@ -285,7 +299,7 @@ void softmax_online_run(const DimLayout<2>& L, const T* x, T* y) {
       }
       for (int64_t b = 0; b < nth; ++b) {  // the same rescale as between chunks
         const T *pm = slots + 2 * kW * b, *ps = pm + kW;
-        for (int64_t j = 0; j < w; ++j) s[j] += pm[j] == m[j] ? ps[j] : ps[j] * exp_t(pm[j] - m[j]);
+        for (int64_t j = 0; j < w; ++j) s[j] += rescaled_sum(ps[j], pm[j], m[j]);
       }
       for (int64_t j = 0; j < w; ++j) s[j] = Log ? log_t(s[j]) : T(1) / s[j];
       softmax_online_normalize<T, Log, Unit>(xb, L.cstride[0], L.istride[0], yb, L.cstride[1], L.istride[1], c0, c1,
@@ -423,9 +437,7 @@ void softmax_long_row(const T* x, T* y, int64_t C, int64_t nk) {
   });
   T M = -std::numeric_limits<T>::infinity(), S = 0;
   for (int64_t k = 0; k < nk; ++k) M = m[k] > M ? m[k] : M;
-  for (int64_t k = 0; k < nk; ++k)  // an all -inf chunk adds 0, or its NaN (s * 0 keeps it)
-    S += m[k] == -std::numeric_limits<T>::infinity() ? s[k] * 0 : s[k] * exp_t(m[k] - M);
-  if (M == -std::numeric_limits<T>::infinity()) S = std::numeric_limits<T>::quiet_NaN();  // exp(-inf - -inf), as one row
+  for (int64_t k = 0; k < nk; ++k) S += rescaled_sum(s[k], m[k], M);  // all -inf: S = 0, and x - M is NaN
   parallel_for(nk, 1, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k)
       long_row_normalize<T, Log>(x + bounds(k), y + bounds(k), bounds(k + 1) - bounds(k), m[k], M, S);
