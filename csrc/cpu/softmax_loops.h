@@ -202,7 +202,7 @@ EMBER_FLATTEN void softmax_online_stats(const T* x, int64_t cx, int64_t ix, T* y
   for (int64_t r0 = c0; r0 < c1; r0 += kOnlineRows, sh += Log ? 0 : ssh) {
     const int64_t r1 = std::min(c1, r0 + kOnlineRows);
     for (int64_t j = 0; j < w; ++j) {
-      s[j] *= nm[j] == m[j] ? T(1) : exp_t(m[j] - nm[j]);  // rescaled_sum, in the form that vectorizes here
+      s[j] *= nm[j] == m[j] ? T(1) : exp_t(m[j] - nm[j]);  // rescaled_sum's rule; its form measured 9% slower here
       m[j] = nm[j];
       if (!Log) sh[j] = m[j];
       cm[j] = m[j] == ninf ? T(0) : m[j];  // exp shift: a column all -inf so far adds exp(-inf) = 0
